@@ -1,0 +1,352 @@
+"""`bizosaas`: what data engineers do by hand, from one entry point.
+
+Every subcommand has --help. Errors print as one line (`error: ...`) with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from orchestration import postgres, tenants
+from orchestration.errors import PlatformError
+from orchestration.settings import PROJECT_ROOT, SERVING_ROLE, WRITER_ROLE, load_settings
+
+
+def _out(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def _prepared_env() -> dict[str, str]:
+    from orchestration import runtime
+
+    env = runtime.prepare(load_settings())
+    runtime.export(env)
+    return env
+
+
+def _admin_conn():
+    settings = load_settings()
+    _prepared_env()
+    return postgres.connect(postgres.admin_url(settings), autocommit=True)
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+def cmd_db_start(args) -> int:
+    settings = load_settings()
+    started = time.perf_counter()
+    _prepared_env()
+    where = "DATABASE_URL" if settings.database_url else f"embedded, {settings.pgdata}"
+    _out(f"postgres ready and migrated ({where}) in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_db_stop(args) -> int:
+    settings = load_settings()
+    if settings.database_url:
+        raise PlatformError("DATABASE_URL is set: the platform does not manage that server")
+    _out("stopped" if postgres.stop_embedded(settings) else "not running")
+    return 0
+
+
+def cmd_db_status(args) -> int:
+    settings = load_settings()
+    if settings.database_url:
+        with postgres.connect(settings.database_url) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+        _out(f"external server (DATABASE_URL), PostgreSQL {version}")
+        return 0
+    status = postgres.embedded_status(settings)
+    if not status.running:
+        _out(f"embedded postgres: stopped (data folder {status.pgdata})")
+        return 3
+    with postgres.connect(status.url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        applied = None
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.db_name,)).fetchone():
+            with postgres.connect(postgres.with_database(status.url, settings.db_name)) as db:
+                if db.execute("SELECT to_regclass('ops.schema_migrations')").fetchone()[0]:
+                    applied = db.execute("SELECT max(version) FROM ops.schema_migrations").fetchone()[0]
+    _out(f"embedded postgres: running (pid {status.pid}, PostgreSQL {version}, "
+         f"data folder {status.pgdata}, schema version {applied or 'none'})")
+    return 0
+
+
+def cmd_db_url(args) -> int:
+    settings = load_settings()
+    env = _prepared_env()
+    urls = {
+        "admin": postgres.admin_url(settings),
+        "writer": postgres.role_url(settings, WRITER_ROLE),
+        "serving": postgres.role_url(settings, SERVING_ROLE),
+        "dagster": env["DAGSTER_PG_URL"],
+    }
+    _out(urls[args.role])
+    return 0
+
+
+def cmd_env(args) -> int:
+    for key, value in sorted(_prepared_env().items()):
+        _out(f"export {key}='{value}'")
+    return 0
+
+
+# --- tenants ----------------------------------------------------------------------------------
+
+def cmd_tenants_list(args) -> int:
+    with _admin_conn() as conn:
+        rows = tenants.list_tenants(conn, include_offboarded=args.all)
+    if args.json:
+        _out(json.dumps(rows, default=str, indent=2))
+        return 0
+    header = f"{'tenant':<22}{'kind':<10}{'parent':<14}{'tier':<14}{'status':<12}domains"
+    _out(header)
+    for r in rows:
+        _out(f"{r['tenant_id']:<22}{r['kind']:<10}{r['parent_tenant_id'] or '-':<14}"
+             f"{r['tier']:<14}{r['status']:<12}{','.join(r['domains']) or '-'}")
+    return 0
+
+
+def cmd_tenants_seed(args) -> int:
+    settings = load_settings()
+    specs = tenants.load_seed(args.file or settings.tenants_file)
+    with _admin_conn() as conn:
+        counts = tenants.seed(conn, specs)
+    _out(f"tenants: {counts['inserted']} added, {counts['updated']} updated, "
+         f"{counts['unchanged']} unchanged")
+    return 0
+
+
+def cmd_tenants_add(args) -> int:
+    try:
+        settings_doc = json.loads(args.settings) if args.settings else {}
+    except json.JSONDecodeError as exc:
+        raise PlatformError(f"--settings is not valid JSON: {exc.msg}") from exc
+    spec = tenants.TenantSpec(
+        tenant_id=args.tenant_id,
+        display_name=args.name or args.tenant_id.replace("_", " ").title(),
+        kind=args.kind,
+        parent=args.parent if args.kind != "master" else None,
+        tier=args.tier,
+        domains=tuple(d for d in (args.domains or "").split(",") if d),
+        settings=settings_doc,
+    ).validate()
+    with _admin_conn() as conn:
+        outcome = tenants.add(conn, spec)
+    _out(f"tenant {spec.tenant_id} {outcome}; the tenant sensor adds its partitions within a minute "
+         f"(or run `bizosaas materialize --tenant {spec.tenant_id}` now)")
+    return 0
+
+
+def cmd_tenants_remove(args) -> int:
+    with _admin_conn() as conn:
+        tenants.offboard(conn, args.tenant_id)
+    _out(f"tenant {args.tenant_id} offboarded: no new runs, not served; its data is kept")
+    return 0
+
+
+# --- materialize & demo -------------------------------------------------------------------------
+
+def _sync_partitions(instance) -> str:
+    from orchestration.partitions import current_partitions, plan_partition_sync
+    from orchestration.settings import ENV_WRITER_URL
+    from orchestration.warehouse import WarehouseResource
+
+    registry = WarehouseResource(database_url=os.environ[ENV_WRITER_URL]).tenant_registry()
+    plan = plan_partition_sync(registry, current_partitions(instance))
+    plan.apply(instance)
+    return plan.summary()
+
+
+def _materialize(select: str | None, tenant: str | None) -> int:
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import defs
+    from orchestration.materialize import execute, plan_runs
+
+    with DagsterInstance.get() as instance:
+        _out(f"partitions: {_sync_partitions(instance)}")
+        if tenant is not None:
+            tenants.validate_tenant_id(tenant)
+            known = instance.get_dynamic_partitions("tenant")
+            if tenant not in known:
+                raise PlatformError(
+                    f"tenant {tenant!r} has no partitions (unknown or offboarded); "
+                    "see `bizosaas tenants list`"
+                )
+        runs = plan_runs(defs, instance, select, tenant)
+        _out(f"materializing {len(runs)} run(s)")
+        outcomes = execute(defs, instance, runs, progress=_out)
+    failed = [o for o in outcomes if not o.success]
+    _out(f"{len(outcomes) - len(failed)} succeeded, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def cmd_materialize(args) -> int:
+    _prepared_env()
+    return _materialize(args.select, args.tenant)
+
+
+def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def cmd_demo(args) -> int:
+    settings = load_settings()
+    started = time.perf_counter()
+    env = _prepared_env()
+    _out(f"postgres ready ({'DATABASE_URL' if settings.database_url else settings.pgdata})")
+    with _admin_conn() as conn:
+        counts = tenants.seed(conn, tenants.load_seed(settings.tenants_file))
+    _out(f"tenants seeded: {counts}")
+    if not args.skip_materialize and _materialize(None, None) != 0:
+        _out("some runs failed; the UI shows their logs")
+
+    dagster = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+         "-h", args.host, "-p", str(args.dagster_port)],
+        cwd=PROJECT_ROOT, env={**os.environ, **env}, start_new_session=True,
+    )
+    ui = f"http://{args.host}:{args.dagster_port}"
+    try:
+        if not _wait_http(f"{ui}/server_info", 180, dagster):
+            raise PlatformError("the Dagster UI did not come up; see the output above")
+        _out(f"\nready in {time.perf_counter() - started:.1f}s")
+        _out(f"  Dagster UI   {ui}")
+        _out(f"  Postgres     {postgres.admin_url(settings)}")
+        if args.exit_when_ready:
+            return 0
+        _out("Ctrl-C stops everything (data is kept in the data folder)")
+        dagster.wait()
+        return 0 if dagster.returncode in (0, -signal.SIGINT, -signal.SIGTERM) else 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop_process(dagster)
+        if settings.embedded and not args.keep_db:
+            postgres.stop_embedded(settings)
+            _out("stopped Dagster and the embedded Postgres")
+
+
+def _stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    # dagster dev shuts its webserver and daemon down cleanly on SIGINT.
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bizosaas",
+        description="BizOSaaS data platform: warehouse, tenants, materializations, demo.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="the Postgres warehouse").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION")
+    db.add_parser("start", help="start the embedded server (if used) and migrate"
+                  ).set_defaults(func=cmd_db_start)
+    db.add_parser("stop", help="stop the embedded server cleanly").set_defaults(func=cmd_db_stop)
+    db.add_parser("status", help="is the server running, and at which schema version"
+                  ).set_defaults(func=cmd_db_status)
+    url = db.add_parser("url", help="print the connection URL of a role")
+    url.add_argument("--role", choices=["admin", "writer", "serving", "dagster"], default="writer",
+                     help="writer: pipelines (RLS-bound); serving: read-only API role; "
+                          "admin: migrations and registry; dagster: Dagster's own storage")
+    url.set_defaults(func=cmd_db_url)
+
+    sub.add_parser("env", help="print the environment Dagster, dbt and the API run with "
+                   "(eval \"$(bizosaas env)\")").set_defaults(func=cmd_env)
+
+    ten = sub.add_parser("tenants", help="the tenant registry").add_subparsers(
+        dest="tenants_command", required=True, metavar="ACTION")
+    lst = ten.add_parser("list", help="list tenants")
+    lst.add_argument("--all", action="store_true", help="include offboarded tenants")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst.set_defaults(func=cmd_tenants_list)
+    seed = ten.add_parser("seed", help="load the tenants file (tenants.yaml) into the registry")
+    seed.add_argument("--file", type=lambda p: __import__("pathlib").Path(p),
+                      help="another tenants file")
+    seed.set_defaults(func=cmd_tenants_seed)
+    add = ten.add_parser("add", help="onboard a tenant")
+    add.add_argument("tenant_id", help="lowercase id, e.g. acme_dental")
+    add.add_argument("--name", help="display name (default: from the id)")
+    add.add_argument("--kind", choices=tenants.KINDS, default="client")
+    add.add_argument("--parent", default="bizoholic", help="master tenant (default bizoholic)")
+    add.add_argument("--tier", choices=tenants.TIERS, default="starter")
+    add.add_argument("--domains", help=f"comma-separated, from {','.join(tenants.DOMAINS)}")
+    add.add_argument("--settings", help="tenant settings as a JSON object")
+    add.set_defaults(func=cmd_tenants_add)
+    rm = ten.add_parser("remove", help="offboard a tenant (data kept, no new runs, not served)")
+    rm.add_argument("tenant_id")
+    rm.set_defaults(func=cmd_tenants_remove)
+
+    mat = sub.add_parser("materialize", help="materialize assets on the Dagster instance")
+    mat.add_argument("--tenant", help="only this tenant's partitions")
+    mat.add_argument("--select", help="Dagster asset selection, e.g. 'key:tenant_profile' or "
+                                      "'group:tenancy' (default: every asset)")
+    mat.set_defaults(func=cmd_materialize)
+
+    demo = sub.add_parser("demo", help="start Postgres, seed, materialize everything, start the UI")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--dagster-port", type=int, default=3000)
+    demo.add_argument("--skip-materialize", action="store_true", help="only start the services")
+    demo.add_argument("--keep-db", action="store_true", help="leave Postgres running on exit")
+    demo.add_argument("--exit-when-ready", action="store_true",
+                      help="stop as soon as everything is up (for benchmarks)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PlatformError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # last resort: still one line, with the type for bug reports
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            print(f"error: database: {detail}", file=sys.stderr)
+        else:
+            print(f"error: {type(exc).__name__}: {exc} (set BIZOSAAS_DEBUG=1 for a traceback)",
+                  file=sys.stderr)
+        if os.environ.get("BIZOSAAS_DEBUG"):
+            raise
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

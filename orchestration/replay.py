@@ -1,0 +1,194 @@
+"""Replay and recording at the HTTP transport, so source clients have one code path.
+
+A source client builds its `httpx.Client` with `http_client(...)`. In `live` mode requests go
+to the network; in `replay` mode a `ReplayTransport` answers them from recorded exchanges in
+`fixtures/<source>/*.json`; in `record` mode live answers are also written there (secrets
+redacted). Retries, rate limits and parsing run identically in every mode.
+
+A recorded exchange is one JSON file:
+
+    {"request":  {"method": "GET", "url": "https://host/path", "params": {...}, "json": ...},
+     "responses": [{"status": 429, "headers": {"Retry-After": "1"}, "text": "..."},
+                   {"status": 200, "headers": {...}, "json": [...]}]}
+
+`responses` are served in order for repeated identical requests (the last one repeats), which
+is how a 429-then-success sequence is replayed. A body is `json` or `text`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from orchestration.errors import PlatformError
+
+MODES = ("live", "replay", "record")
+# Query parameters and headers that carry credentials: never part of a match, never recorded.
+SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "access_token", "token", "client_secret"})
+SECRET_HEADERS = frozenset(
+    {"authorization", "client-id", "x-rapidapi-key", "x-cg-demo-api-key", "x-cg-pro-api-key",
+     "cookie", "set-cookie"}
+)
+
+
+class UnrecordedRequestError(PlatformError):
+    """Replay mode met a request that has no recording."""
+
+
+def _canonical_body(content: bytes) -> str:
+    if not content:
+        return ""
+    text = content.decode("utf-8", errors="replace")
+    try:
+        return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        # Apicalypse bodies and form posts: normalise whitespace only.
+        return " ".join(text.split())
+
+
+def request_signature(method: str, url: str, params: dict[str, Any] | None, body: bytes) -> str:
+    """The identity of a request for replay: method, URL without query, sorted non-secret
+    query parameters, and the canonical body."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query += [(k, str(v)) for k, v in (params or {}).items()]
+    query = sorted((k, v) for k, v in query if k.lower() not in SECRET_PARAMS)
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    encoded = "&".join(f"{k}={v}" for k, v in query)
+    sig = f"{method.upper()} {base}" + (f"?{encoded}" if encoded else "")
+    canonical = _canonical_body(body)
+    if canonical:
+        sig += f" body={canonical}"
+    return sig
+
+
+@dataclass
+class Recording:
+    path: Path
+    responses: list[dict[str, Any]]
+
+
+def _load_recordings(directory: Path) -> dict[str, Recording]:
+    recordings: dict[str, Recording] = {}
+    for path in sorted(directory.glob("**/*.json")):
+        try:
+            doc = json.loads(path.read_text())
+            req = doc["request"]
+            body = b""
+            if "json" in req:
+                body = json.dumps(req["json"]).encode()
+            elif "body" in req:
+                body = str(req["body"]).encode()
+            sig = request_signature(req.get("method", "GET"), req["url"], req.get("params"), body)
+            responses = doc["responses"]
+            if not responses:
+                raise ValueError("no responses")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PlatformError(f"fixture {path} is not a valid recording: {exc}") from exc
+        if sig in recordings:
+            raise PlatformError(f"fixtures {recordings[sig].path} and {path} record the same request")
+        recordings[sig] = Recording(path, responses)
+    return recordings
+
+
+class ReplayTransport(httpx.BaseTransport):
+    """Answers requests from recordings; an unknown request is an error naming it."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise PlatformError(f"no recorded responses at {self.directory} (replay mode)")
+        self._recordings = _load_recordings(self.directory)
+        self._served: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.calls: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        sig = request_signature(request.method, str(request.url), None, request.read())
+        recording = self._recordings.get(sig)
+        if recording is None:
+            raise UnrecordedRequestError(
+                f"replay: no recording for {sig} in {self.directory}; record it with "
+                "BIZOSAAS_SOURCE_MODE=record, or add a fixture file"
+            )
+        with self._lock:
+            index = self._served.get(sig, 0)
+            self._served[sig] = index + 1
+            self.calls.append(sig)
+        answer = recording.responses[min(index, len(recording.responses) - 1)]
+        headers = dict(answer.get("headers") or {})
+        if "json" in answer:
+            content = json.dumps(answer["json"]).encode()
+            headers.setdefault("content-type", "application/json")
+        else:
+            content = str(answer.get("text", "")).encode()
+        return httpx.Response(answer.get("status", 200), headers=headers, content=content,
+                              request=request)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60]
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Passes requests to the network and writes each exchange as a fixture."""
+
+    def __init__(self, directory: Path, inner: httpx.BaseTransport | None = None):
+        self.directory = Path(directory)
+        self.inner = inner or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        response = self.inner.handle_request(request)
+        response.read()
+        parts = urlsplit(str(request.url))
+        params = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                  if k.lower() not in SECRET_PARAMS}
+        recorded_request: dict[str, Any] = {
+            "method": request.method,
+            "url": f"{parts.scheme}://{parts.netloc}{parts.path}",
+            "params": params,
+        }
+        if body:
+            try:
+                recorded_request["json"] = json.loads(body)
+            except ValueError:
+                recorded_request["body"] = body.decode("utf-8", errors="replace")
+        answer: dict[str, Any] = {
+            "status": response.status_code,
+            "headers": {k: v for k, v in response.headers.items()
+                        if k.lower() not in SECRET_HEADERS
+                        and k.lower() not in {"content-length", "content-encoding"}},
+        }
+        try:
+            answer["json"] = response.json()
+        except ValueError:
+            answer["text"] = response.text
+        sig = request_signature(request.method, str(request.url), None, body)
+        name = f"{_slug(parts.path) or 'root'}_{hashlib.sha256(sig.encode()).hexdigest()[:10]}.json"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / name
+        existing = json.loads(path.read_text())["responses"] if path.exists() else []
+        path.write_text(json.dumps({"request": recorded_request, "responses": [*existing, answer]},
+                                   indent=2, ensure_ascii=False))
+        return httpx.Response(response.status_code, headers=response.headers,
+                              content=response.content, request=request)
+
+
+def transport_for(mode: str, fixtures_dir: Path) -> httpx.BaseTransport | None:
+    """The transport for a source in `mode`; None means httpx's own network transport."""
+    if mode == "live":
+        return None
+    if mode == "replay":
+        return ReplayTransport(fixtures_dir)
+    if mode == "record":
+        return RecordingTransport(fixtures_dir)
+    raise PlatformError(f"unknown source mode {mode!r}; choose one of {', '.join(MODES)}")

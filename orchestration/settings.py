@@ -1,0 +1,68 @@
+"""Where the platform keeps its files and how it finds its database.
+
+Everything is derived from environment variables with defaults that work on a fresh clone:
+the data folder is `<project>/.data` and the warehouse is the embedded Postgres inside it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Names of the environment variables the platform reads. Kept together so the README,
+# the CLI and the Dagster resources agree on them.
+ENV_DATABASE_URL = "DATABASE_URL"  # external Postgres (admin connection); embedded if unset
+ENV_DATA_DIR = "BIZOSAAS_DATA_DIR"
+ENV_DB_NAME = "BIZOSAAS_DB_NAME"
+ENV_WRITER_URL = "BIZOSAAS_WRITER_URL"
+ENV_SERVING_URL = "BIZOSAAS_SERVING_URL"
+ENV_DAGSTER_PG_URL = "DAGSTER_PG_URL"
+ENV_SOURCE_MODE = "BIZOSAAS_SOURCE_MODE"
+ENV_FIXTURES_DIR = "BIZOSAAS_FIXTURES_DIR"
+ENV_TENANTS_FILE = "BIZOSAAS_TENANTS_FILE"
+
+WRITER_ROLE = "bizosaas_writer"
+SERVING_ROLE = "bizosaas_serving"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str | None
+    db_name: str
+    fixtures_dir: Path
+    tenants_file: Path
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pg"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / "credentials.json"
+
+    @property
+    def dagster_db_name(self) -> str:
+        return f"{self.db_name}_dagster"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get(ENV_DATA_DIR) or PROJECT_ROOT / ".data").resolve()
+    return Settings(
+        data_dir=data_dir,
+        database_url=os.environ.get(ENV_DATABASE_URL) or None,
+        db_name=os.environ.get(ENV_DB_NAME) or "bizosaas",
+        fixtures_dir=Path(os.environ.get(ENV_FIXTURES_DIR) or PROJECT_ROOT / "fixtures"),
+        tenants_file=Path(os.environ.get(ENV_TENANTS_FILE) or PROJECT_ROOT / "tenants.yaml"),
+    )

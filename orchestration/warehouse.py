@@ -1,0 +1,173 @@
+"""The warehouse resource every asset writes through.
+
+It connects as the pipelines' writer role, which is subject to row-level security: each unit
+of work runs in one transaction with the tenant set locally (`set_config(..., true)`), so an
+asset can only ever write the partition of the tenant it runs for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from dagster import ConfigurableResource
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from pydantic import Field
+
+from orchestration.tenants import validate_tenant_id
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    """A registry row as the pipelines see it (routing facts only, no settings)."""
+
+    tenant_id: str
+    kind: str
+    parent_tenant_id: str | None
+    tier: str
+    domains: tuple[str, ...]
+    status: str
+    updated_at: datetime
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+def qualified_table(name: str) -> sql.Composable:
+    """'schema.table' -> a safely quoted identifier; refuses anything else."""
+    parts = name.split(".")
+    if len(parts) != 2 or not all(p.isidentifier() for p in parts):
+        raise ValueError(f"table must be written as schema.table, got {name!r}")
+    return sql.Identifier(*parts)
+
+
+def _adapt(value: Any) -> Any:
+    # JSON documents go to jsonb columns; lists stay Postgres arrays.
+    return Jsonb(value) if isinstance(value, dict) else value
+
+
+def set_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
+    """Set the tenant for the current transaction only. Never session-wide: on a pooled
+    connection a session-level setting would leak into the next request."""
+    conn.execute("SELECT set_config('app.current_tenant', %s, true)", (tenant_id,))
+
+
+class WarehouseResource(ConfigurableResource):
+    """Postgres warehouse, as the RLS-bound writer role."""
+
+    database_url: str = Field(description="URL of the writer role (BIZOSAAS_WRITER_URL).")
+    connect_timeout_s: int = Field(default=10, description="Seconds to wait for a connection.")
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.database_url, connect_timeout=self.connect_timeout_s)
+
+    @contextmanager
+    def tenant_transaction(self, tenant_id: str) -> Iterator[psycopg.Connection]:
+        """One transaction with `app.current_tenant` set; commits on success, rolls back on
+        any exception (and a killed process never commits)."""
+        validate_tenant_id(tenant_id)
+        with self._connect() as conn, conn.transaction():
+            set_tenant(conn, tenant_id)
+            yield conn
+
+    def query(self, tenant_id: str, query: str, params: Sequence[Any] | Mapping[str, Any] = ()):
+        with self.tenant_transaction(tenant_id) as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(query, params).fetchall()
+
+    def replace_partition(
+        self,
+        tenant_id: str,
+        table: str,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        partition: Mapping[str, Any] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> int:
+        """Replace exactly one partition of `table` (the tenant's rows, narrowed further by
+        `partition`, e.g. {"snapshot_date": day}) with `rows`, atomically.
+
+        Rows are streamed with COPY into a transaction-local staging table and moved with one
+        INSERT ... SELECT (COPY cannot target a table under RLS). Either the whole new
+        partition is visible afterwards, or the previous one is untouched.
+        """
+        partition = dict(partition or {})
+        target = qualified_table(table)
+        iterator = iter(rows)
+        first = next(iterator, None)
+        if columns is None:
+            columns = list(first.keys()) if first is not None else []
+        columns = list(columns)
+        if first is not None and "tenant_id" not in columns:
+            columns.insert(0, "tenant_id")
+        if first is not None:
+            columns += [key for key in partition if key not in columns]
+
+        where = sql.SQL(" AND ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(col)) for col in ["tenant_id", *partition]
+        )
+        with self.tenant_transaction(tenant_id) as conn:
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
+                [tenant_id, *partition.values()],
+            )
+            if first is None:
+                return 0
+            conn.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE _partition_stage (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
+                ).format(target)
+            )
+            column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+            count = 0
+            with conn.cursor().copy(
+                sql.SQL("COPY _partition_stage ({}) FROM STDIN").format(column_list)
+            ) as copy:
+                for row in _chain(first, iterator):
+                    copy.write_row(_row_values(row, columns, tenant_id, partition))
+                    count += 1
+            conn.execute(
+                sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM _partition_stage").format(
+                    target, cols=column_list
+                )
+            )
+            return count
+
+    def tenant_registry(self) -> list[TenantRecord]:
+        """The whole registry (every tenant, active or not) without any tenant's data."""
+        with self._connect() as conn:
+            return [TenantRecord(*row[:4], tuple(row[4]), *row[5:])
+                    for row in conn.execute("SELECT * FROM core.tenant_registry()")]
+
+
+def _chain(first: Mapping[str, Any], rest: Iterator[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    yield first
+    yield from rest
+
+
+def _row_values(
+    row: Mapping[str, Any], columns: Sequence[str], tenant_id: str, partition: Mapping[str, Any]
+) -> list[Any]:
+    row_tenant = row.get("tenant_id", tenant_id)
+    if row_tenant != tenant_id:
+        raise ValueError(f"row for tenant {row_tenant!r} in a write to tenant {tenant_id!r}")
+    for key, value in partition.items():
+        if key in row and row[key] != value:
+            raise ValueError(f"row has {key}={row[key]!r} outside partition {key}={value!r}")
+    values = []
+    for col in columns:
+        if col == "tenant_id":
+            values.append(tenant_id)
+        elif col in row:
+            values.append(_adapt(row[col]))
+        elif col in partition:
+            values.append(partition[col])
+        else:
+            raise ValueError(f"row is missing column {col!r}")
+    return values
