@@ -5,7 +5,6 @@ materialization -> RLS-protected table), and the row the serving layer shows a t
 about itself.
 """
 
-
 from datetime import UTC, datetime
 
 from dagster import (
@@ -77,9 +76,7 @@ def tenant_profile(context: AssetExecutionContext, warehouse: WarehouseResource)
     blocking=True,
     description="The profile row exists and its domains match the registry.",
 )
-def tenant_profile_matches_registry(
-    context, warehouse: WarehouseResource
-) -> AssetCheckResult:
+def tenant_profile_matches_registry(context, warehouse: WarehouseResource) -> AssetCheckResult:
     tenant_id = context.partition_key if context.has_partition_key else None
     if tenant_id is None:
         return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
@@ -92,7 +89,8 @@ def tenant_profile_matches_registry(
     )
     if not rows or rows[0]["profile_domains"] is None:
         return AssetCheckResult(
-            passed=False, severity=AssetCheckSeverity.ERROR,
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
             description=f"no profile row for {tenant_id}",
         )
     profile, registry = sorted(rows[0]["profile_domains"]), sorted(rows[0]["registry_domains"])

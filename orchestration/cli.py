@@ -39,6 +39,7 @@ def _admin_conn():
 
 # --- db ---------------------------------------------------------------------------------------
 
+
 def cmd_db_start(args) -> int:
     settings = load_settings()
     started = time.perf_counter()
@@ -74,8 +75,10 @@ def cmd_db_status(args) -> int:
             with postgres.connect(postgres.with_database(status.url, settings.db_name)) as db:
                 if db.execute("SELECT to_regclass('ops.schema_migrations')").fetchone()[0]:
                     applied = db.execute("SELECT max(version) FROM ops.schema_migrations").fetchone()[0]
-    _out(f"embedded postgres: running (pid {status.pid}, PostgreSQL {version}, "
-         f"data folder {status.pgdata}, schema version {applied or 'none'})")
+    _out(
+        f"embedded postgres: running (pid {status.pid}, PostgreSQL {version}, "
+        f"data folder {status.pgdata}, schema version {applied or 'none'})"
+    )
     return 0
 
 
@@ -100,6 +103,7 @@ def cmd_env(args) -> int:
 
 # --- tenants ----------------------------------------------------------------------------------
 
+
 def cmd_tenants_list(args) -> int:
     with _admin_conn() as conn:
         rows = tenants.list_tenants(conn, include_offboarded=args.all)
@@ -109,8 +113,10 @@ def cmd_tenants_list(args) -> int:
     header = f"{'tenant':<22}{'kind':<10}{'parent':<14}{'tier':<14}{'status':<12}domains"
     _out(header)
     for r in rows:
-        _out(f"{r['tenant_id']:<22}{r['kind']:<10}{r['parent_tenant_id'] or '-':<14}"
-             f"{r['tier']:<14}{r['status']:<12}{','.join(r['domains']) or '-'}")
+        _out(
+            f"{r['tenant_id']:<22}{r['kind']:<10}{r['parent_tenant_id'] or '-':<14}"
+            f"{r['tier']:<14}{r['status']:<12}{','.join(r['domains']) or '-'}"
+        )
     return 0
 
 
@@ -119,8 +125,7 @@ def cmd_tenants_seed(args) -> int:
     specs = tenants.load_seed(args.file or settings.tenants_file)
     with _admin_conn() as conn:
         counts = tenants.seed(conn, specs)
-    _out(f"tenants: {counts['inserted']} added, {counts['updated']} updated, "
-         f"{counts['unchanged']} unchanged")
+    _out(f"tenants: {counts['inserted']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
     return 0
 
 
@@ -140,8 +145,10 @@ def cmd_tenants_add(args) -> int:
     ).validate()
     with _admin_conn() as conn:
         outcome = tenants.add(conn, spec)
-    _out(f"tenant {spec.tenant_id} {outcome}; the tenant sensor adds its partitions within a minute "
-         f"(or run `bizosaas materialize --tenant {spec.tenant_id}` now)")
+    _out(
+        f"tenant {spec.tenant_id} {outcome}; the tenant sensor adds its partitions within a minute "
+        f"(or run `bizosaas materialize --tenant {spec.tenant_id}` now)"
+    )
     return 0
 
 
@@ -153,6 +160,7 @@ def cmd_tenants_remove(args) -> int:
 
 
 # --- materialize & demo -------------------------------------------------------------------------
+
 
 def _sync_partitions(instance) -> str:
     from orchestration.partitions import current_partitions, plan_partition_sync
@@ -222,9 +230,21 @@ def cmd_demo(args) -> int:
         _out("some runs failed; the UI shows their logs")
 
     dagster = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-         "-h", args.host, "-p", str(args.dagster_port)],
-        cwd=PROJECT_ROOT, env={**os.environ, **env}, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            str(PROJECT_ROOT / "workspace.yaml"),
+            "-h",
+            args.host,
+            "-p",
+            str(args.dagster_port),
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        start_new_session=True,
     )
     ui = f"http://{args.host}:{args.dagster_port}"
     try:
@@ -261,6 +281,7 @@ def _stop_process(proc: subprocess.Popen) -> None:
 
 # --- parser -------------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bizosaas",
@@ -269,30 +290,38 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = sub.add_parser("db", help="the Postgres warehouse").add_subparsers(
-        dest="db_command", required=True, metavar="ACTION")
-    db.add_parser("start", help="start the embedded server (if used) and migrate"
-                  ).set_defaults(func=cmd_db_start)
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db.add_parser("start", help="start the embedded server (if used) and migrate").set_defaults(
+        func=cmd_db_start
+    )
     db.add_parser("stop", help="stop the embedded server cleanly").set_defaults(func=cmd_db_stop)
-    db.add_parser("status", help="is the server running, and at which schema version"
-                  ).set_defaults(func=cmd_db_status)
+    db.add_parser("status", help="is the server running, and at which schema version").set_defaults(
+        func=cmd_db_status
+    )
     url = db.add_parser("url", help="print the connection URL of a role")
-    url.add_argument("--role", choices=["admin", "writer", "serving", "dagster"], default="writer",
-                     help="writer: pipelines (RLS-bound); serving: read-only API role; "
-                          "admin: migrations and registry; dagster: Dagster's own storage")
+    url.add_argument(
+        "--role",
+        choices=["admin", "writer", "serving", "dagster"],
+        default="writer",
+        help="writer: pipelines (RLS-bound); serving: read-only API role; "
+        "admin: migrations and registry; dagster: Dagster's own storage",
+    )
     url.set_defaults(func=cmd_db_url)
 
-    sub.add_parser("env", help="print the environment Dagster, dbt and the API run with "
-                   "(eval \"$(bizosaas env)\")").set_defaults(func=cmd_env)
+    sub.add_parser(
+        "env", help='print the environment Dagster, dbt and the API run with (eval "$(bizosaas env)")'
+    ).set_defaults(func=cmd_env)
 
     ten = sub.add_parser("tenants", help="the tenant registry").add_subparsers(
-        dest="tenants_command", required=True, metavar="ACTION")
+        dest="tenants_command", required=True, metavar="ACTION"
+    )
     lst = ten.add_parser("list", help="list tenants")
     lst.add_argument("--all", action="store_true", help="include offboarded tenants")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(func=cmd_tenants_list)
     seed = ten.add_parser("seed", help="load the tenants file (tenants.yaml) into the registry")
-    seed.add_argument("--file", type=lambda p: __import__("pathlib").Path(p),
-                      help="another tenants file")
+    seed.add_argument("--file", type=lambda p: __import__("pathlib").Path(p), help="another tenants file")
     seed.set_defaults(func=cmd_tenants_seed)
     add = ten.add_parser("add", help="onboard a tenant")
     add.add_argument("tenant_id", help="lowercase id, e.g. acme_dental")
@@ -309,8 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     mat = sub.add_parser("materialize", help="materialize assets on the Dagster instance")
     mat.add_argument("--tenant", help="only this tenant's partitions")
-    mat.add_argument("--select", help="Dagster asset selection, e.g. 'key:tenant_profile' or "
-                                      "'group:tenancy' (default: every asset)")
+    mat.add_argument(
+        "--select",
+        help="Dagster asset selection, e.g. 'key:tenant_profile' or 'group:tenancy' (default: every asset)",
+    )
     mat.set_defaults(func=cmd_materialize)
 
     demo = sub.add_parser("demo", help="start Postgres, seed, materialize everything, start the UI")
@@ -318,8 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dagster-port", type=int, default=3000)
     demo.add_argument("--skip-materialize", action="store_true", help="only start the services")
     demo.add_argument("--keep-db", action="store_true", help="leave Postgres running on exit")
-    demo.add_argument("--exit-when-ready", action="store_true",
-                      help="stop as soon as everything is up (for benchmarks)")
+    demo.add_argument(
+        "--exit-when-ready", action="store_true", help="stop as soon as everything is up (for benchmarks)"
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -341,8 +373,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             print(f"error: database: {detail}", file=sys.stderr)
         else:
-            print(f"error: {type(exc).__name__}: {exc} (set BIZOSAAS_DEBUG=1 for a traceback)",
-                  file=sys.stderr)
+            print(
+                f"error: {type(exc).__name__}: {exc} (set BIZOSAAS_DEBUG=1 for a traceback)", file=sys.stderr
+            )
         if os.environ.get("BIZOSAAS_DEBUG"):
             raise
         return 1

@@ -46,8 +46,9 @@ class RunOutcome:
     error: str | None = None
 
 
-def _tenant_keys(partitions_def: PartitionsDefinition, instance: DagsterInstance,
-                 tenant: str | None) -> list[str]:
+def _tenant_keys(
+    partitions_def: PartitionsDefinition, instance: DagsterInstance, tenant: str | None
+) -> list[str]:
     if isinstance(partitions_def, DynamicPartitionsDefinition):
         keys = instance.get_dynamic_partitions(partitions_def.name)
         return [k for k in keys if tenant is None or k == tenant]
@@ -62,8 +63,9 @@ def _tenant_keys(partitions_def: PartitionsDefinition, instance: DagsterInstance
     raise PlatformError(f"no tenant dimension in partitions definition {partitions_def}")
 
 
-def plan_runs(defs: Definitions, instance: DagsterInstance, select: str | None,
-              tenant: str | None) -> list[PlannedRun]:
+def plan_runs(
+    defs: Definitions, instance: DagsterInstance, select: str | None, tenant: str | None
+) -> list[PlannedRun]:
     graph = defs.resolve_asset_graph()
     selection = AssetSelection.from_string(select) if select else AssetSelection.all()
     try:
@@ -90,8 +92,12 @@ def plan_runs(defs: Definitions, instance: DagsterInstance, select: str | None,
     return runs
 
 
-def execute(defs: Definitions, instance: DagsterInstance, runs: list[PlannedRun],
-            progress: Callable[[str], None] = print) -> list[RunOutcome]:
+def execute(
+    defs: Definitions,
+    instance: DagsterInstance,
+    runs: list[PlannedRun],
+    progress: Callable[[str], None] = print,
+) -> list[RunOutcome]:
     job = defs.resolve_implicit_global_asset_job_def()
     outcomes = []
     for i, run in enumerate(runs, 1):

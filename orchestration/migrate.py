@@ -71,8 +71,7 @@ def ensure_roles(conn: psycopg.Connection, passwords: dict[str, str]) -> None:
         verb = "ALTER" if exists else "CREATE"
         conn.execute(
             sql.SQL(
-                "{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
-                "NOINHERIT PASSWORD {}"
+                "{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD {}"
             ).format(sql.SQL(verb), sql.Identifier(role), sql.Literal(passwords[role]))
         )
 

@@ -64,10 +64,12 @@ def start_embedded(settings: Settings) -> str:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         server = pgserver.get_server(settings.pgdata, cleanup_mode=None)
+        # get_server caches one handle per folder; after a stop in this process it is stale.
+        if _postmaster_info(settings.pgdata) is None:
+            with server._lock:
+                server.ensure_postgres_running()
     except subprocess.CalledProcessError as exc:
-        raise PlatformError(
-            f"the embedded Postgres did not start; see {settings.pgdata / 'log'}"
-        ) from exc
+        raise PlatformError(f"the embedded Postgres did not start; see {settings.pgdata / 'log'}") from exc
     return server.get_uri(database="postgres")
 
 
@@ -78,12 +80,10 @@ def stop_embedded(settings: Settings) -> bool:
     if info is None:
         return False
     from pgserver._commands import pg_ctl
-    from pgserver.postgres_server import PostgresServer
 
     # pgserver runs postgres as a dedicated system user when we are root.
     user = "pgserver" if _is_root() else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=settings.pgdata, user=user)
-    PostgresServer._instances.pop(settings.pgdata.resolve(), None)
     return True
 
 
@@ -162,8 +162,7 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
     except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         raise PlatformError(
-            f"cannot connect to Postgres ({first_line}); "
-            "run `bizosaas db start`, or check DATABASE_URL"
+            f"cannot connect to Postgres ({first_line}); run `bizosaas db start`, or check DATABASE_URL"
         ) from exc
 
 
@@ -183,9 +182,7 @@ def drop_database(settings: Settings, name: str) -> None:
 
 
 def ensure_pgvector(conn: psycopg.Connection) -> str:
-    row = conn.execute(
-        "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
-    ).fetchone()
+    row = conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
     if row is None:
         raise PlatformError(
             "the Postgres server has no pgvector extension; install pgvector on it "

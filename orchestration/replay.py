@@ -34,8 +34,15 @@ MODES = ("live", "replay", "record")
 # Query parameters and headers that carry credentials: never part of a match, never recorded.
 SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "access_token", "token", "client_secret"})
 SECRET_HEADERS = frozenset(
-    {"authorization", "client-id", "x-rapidapi-key", "x-cg-demo-api-key", "x-cg-pro-api-key",
-     "cookie", "set-cookie"}
+    {
+        "authorization",
+        "client-id",
+        "x-rapidapi-key",
+        "x-cg-demo-api-key",
+        "x-cg-pro-api-key",
+        "cookie",
+        "set-cookie",
+    }
 )
 
 
@@ -130,8 +137,7 @@ class ReplayTransport(httpx.BaseTransport):
             headers.setdefault("content-type", "application/json")
         else:
             content = str(answer.get("text", "")).encode()
-        return httpx.Response(answer.get("status", 200), headers=headers, content=content,
-                              request=request)
+        return httpx.Response(answer.get("status", 200), headers=headers, content=content, request=request)
 
 
 def _slug(text: str) -> str:
@@ -150,8 +156,9 @@ class RecordingTransport(httpx.BaseTransport):
         response = self.inner.handle_request(request)
         response.read()
         parts = urlsplit(str(request.url))
-        params = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                  if k.lower() not in SECRET_PARAMS}
+        params = {
+            k: v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in SECRET_PARAMS
+        }
         recorded_request: dict[str, Any] = {
             "method": request.method,
             "url": f"{parts.scheme}://{parts.netloc}{parts.path}",
@@ -164,9 +171,11 @@ class RecordingTransport(httpx.BaseTransport):
                 recorded_request["body"] = body.decode("utf-8", errors="replace")
         answer: dict[str, Any] = {
             "status": response.status_code,
-            "headers": {k: v for k, v in response.headers.items()
-                        if k.lower() not in SECRET_HEADERS
-                        and k.lower() not in {"content-length", "content-encoding"}},
+            "headers": {
+                k: v
+                for k, v in response.headers.items()
+                if k.lower() not in SECRET_HEADERS and k.lower() not in {"content-length", "content-encoding"}
+            },
         }
         try:
             answer["json"] = response.json()
@@ -177,10 +186,14 @@ class RecordingTransport(httpx.BaseTransport):
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / name
         existing = json.loads(path.read_text())["responses"] if path.exists() else []
-        path.write_text(json.dumps({"request": recorded_request, "responses": [*existing, answer]},
-                                   indent=2, ensure_ascii=False))
-        return httpx.Response(response.status_code, headers=response.headers,
-                              content=response.content, request=request)
+        path.write_text(
+            json.dumps(
+                {"request": recorded_request, "responses": [*existing, answer]}, indent=2, ensure_ascii=False
+            )
+        )
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=response.content, request=request
+        )
 
 
 def transport_for(mode: str, fixtures_dir: Path) -> httpx.BaseTransport | None:

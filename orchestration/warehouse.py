@@ -142,8 +142,10 @@ class WarehouseResource(ConfigurableResource):
     def tenant_registry(self) -> list[TenantRecord]:
         """The whole registry (every tenant, active or not) without any tenant's data."""
         with self._connect() as conn:
-            return [TenantRecord(*row[:4], tuple(row[4]), *row[5:])
-                    for row in conn.execute("SELECT * FROM core.tenant_registry()")]
+            return [
+                TenantRecord(*row[:4], tuple(row[4]), *row[5:])
+                for row in conn.execute("SELECT * FROM core.tenant_registry()")
+            ]
 
 
 def _chain(first: Mapping[str, Any], rest: Iterator[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:

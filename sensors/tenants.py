@@ -5,7 +5,6 @@ profile materialized; offboarded tenant or dropped domain -> partitions deleted,
 runs can target it. Registry edits (tier, settings, domains) re-materialize the profile.
 """
 
-
 import json
 
 from dagster import (

@@ -1,0 +1,45 @@
+# BizOSaaS data platform. `make demo` and `make test` are all a new user needs.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: install demo test lint bench clean-data help
+
+help:
+	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
+	@echo "make test   - install, lint, run the test suite against a real Postgres"
+	@echo "make bench  - run the benchmarks behind BENCHMARKS.md"
+
+# The stamp makes a second install free; editing pyproject.toml or the lock reinstalls,
+# and pip then only adds what changed.
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U "pip>=25" setuptools wheel
+	# The CPU build of torch lies on disk; installing it first keeps pip from pulling a
+	# multi-GB CUDA build in for sentence-transformers.
+	$(PIP) install -q -c requirements.lock torch==2.13.0
+	$(PIP) install -q -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/bizosaas demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m bench.foundation
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean-data:
+	-$(BIN)/bizosaas db stop
+	rm -rf .data
