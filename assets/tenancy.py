@@ -31,6 +31,7 @@ TENANT_PROFILE_TABLE = "core.tenant_profile"
     kinds={"postgres"},
     description="One row per tenant: who it is, what it subscribes to, whose data it may read.",
     metadata={"table": TENANT_PROFILE_TABLE},
+    deps=["tenant_registry"],
 )
 def tenant_profile(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     tenant_id = context.partition_key
@@ -60,7 +61,9 @@ def tenant_profile(context: AssetExecutionContext, warehouse: WarehouseResource)
         "materialized_at": datetime.now(UTC),
         "dagster_run_id": context.run.run_id,
     }
-    written = warehouse.replace_partition(tenant_id, TENANT_PROFILE_TABLE, [profile])
+    written = warehouse.replace_partition(
+        tenant_id, TENANT_PROFILE_TABLE, [profile], run_id=context.run.run_id
+    )
     return MaterializeResult(
         metadata={
             "dagster/row_count": MetadataValue.int(written),

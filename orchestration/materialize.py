@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 
 from dagster import (
     AssetKey,
@@ -63,6 +64,17 @@ def _tenant_keys(
     raise PlatformError(f"no tenant dimension in partitions definition {partitions_def}")
 
 
+def _ancestors(graph, key: AssetKey) -> set[AssetKey]:
+    seen: set[AssetKey] = set()
+    stack = list(graph.get(key).parent_keys)
+    while stack:
+        parent = stack.pop()
+        if parent not in seen:
+            seen.add(parent)
+            stack.extend(graph.get(parent).parent_keys)
+    return seen
+
+
 def plan_runs(
     defs: Definitions, instance: DagsterInstance, select: str | None, tenant: str | None
 ) -> list[PlannedRun]:
@@ -78,12 +90,27 @@ def plan_runs(
     order = {key: i for i, key in enumerate(graph.toposorted_asset_keys)}
 
     groups: dict[str, tuple[PartitionsDefinition | None, list[AssetKey]]] = {}
+    group_of: dict[AssetKey, str] = {}
     for key in sorted(keys, key=order.__getitem__):
         pdef = graph.get(key).partitions_def
         groups.setdefault(repr(pdef), (pdef, []))[1].append(key)
+        group_of[key] = repr(pdef)
+    # A group runs after every group holding one of its assets' ancestors (e.g. all tenant
+    # partitions before the unpartitioned dbt marts that aggregate them).
+    sorter: TopologicalSorter[str] = TopologicalSorter({name: set() for name in groups})
+    for key, name in group_of.items():
+        for ancestor in _ancestors(graph, key):
+            if ancestor in group_of and group_of[ancestor] != name:
+                sorter.add(name, group_of[ancestor])
+    try:
+        group_order = list(sorter.static_order())
+    except CycleError as exc:
+        raise PlatformError(
+            "assets with different partitions depend on each other both ways; select them separately"
+        ) from exc
 
     runs: list[PlannedRun] = []
-    for pdef, group_keys in sorted(groups.values(), key=lambda g: order[g[1][0]]):
+    for pdef, group_keys in (groups[name] for name in group_order):
         if pdef is None:
             if tenant is None:
                 runs.append(PlannedRun(group_keys, None))

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from orchestration import postgres
 from orchestration.errors import PlatformError
-from orchestration.settings import SERVING_ROLE, WRITER_ROLE, Settings
+from orchestration.settings import LOGIN_ROLES, SERVING_ROLE, TRANSFORM_ROLE, WRITER_ROLE, Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -47,6 +47,7 @@ class RuntimeUrls:
     admin: str
     writer: str
     serving: str
+    transform: str
     dagster_storage: str
 
 
@@ -64,9 +65,9 @@ def discover_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def ensure_roles(conn: psycopg.Connection, passwords: dict[str, str]) -> None:
-    """Create the login roles, and re-assert their attributes on every run: neither may
-    bypass RLS or own anything, whatever someone did to them by hand."""
-    for role in (WRITER_ROLE, SERVING_ROLE):
+    """Create the login roles, and re-assert their attributes on every run: none may bypass
+    RLS, whatever someone did to them by hand."""
+    for role in LOGIN_ROLES:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
         verb = "ALTER" if exists else "CREATE"
         conn.execute(
@@ -132,5 +133,6 @@ def bootstrap(settings: Settings) -> RuntimeUrls:
         admin=admin,
         writer=postgres.role_url(settings, WRITER_ROLE),
         serving=postgres.role_url(settings, SERVING_ROLE),
+        transform=postgres.role_url(settings, TRANSFORM_ROLE),
         dagster_storage=postgres.dagster_storage_url(settings),
     )

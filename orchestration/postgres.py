@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from orchestration.errors import PlatformError
-from orchestration.settings import SERVING_ROLE, WRITER_ROLE, Settings
+from orchestration.settings import LOGIN_ROLES, Settings
 
 # pgserver logs every step at INFO; the CLI's own progress lines are enough.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -135,7 +135,7 @@ def role_passwords(settings: Settings) -> dict[str, str]:
     path = settings.credentials_file
     stored = json.loads(path.read_text()) if path.exists() else {}
     changed = False
-    for role in (WRITER_ROLE, SERVING_ROLE):
+    for role in LOGIN_ROLES:
         if role not in stored:
             stored[role] = secrets.token_urlsafe(24)
             changed = True

@@ -89,13 +89,15 @@ class WarehouseResource(ConfigurableResource):
         *,
         partition: Mapping[str, Any] | None = None,
         columns: Sequence[str] | None = None,
+        run_id: str | None = None,
     ) -> int:
         """Replace exactly one partition of `table` (the tenant's rows, narrowed further by
         `partition`, e.g. {"snapshot_date": day}) with `rows`, atomically.
 
         Rows are streamed with COPY into a transaction-local staging table and moved with one
         INSERT ... SELECT (COPY cannot target a table under RLS). Either the whole new
-        partition is visible afterwards, or the previous one is untouched.
+        partition is visible afterwards, or the previous one is untouched. The load is logged
+        in `core.table_loads` in the same transaction (freshness for the overview mart).
         """
         partition = dict(partition or {})
         target = qualified_table(table)
@@ -117,26 +119,10 @@ class WarehouseResource(ConfigurableResource):
                 sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
                 [tenant_id, *partition.values()],
             )
-            if first is None:
-                return 0
-            conn.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE _partition_stage (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
-                ).format(target)
-            )
-            column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
             count = 0
-            with conn.cursor().copy(
-                sql.SQL("COPY _partition_stage ({}) FROM STDIN").format(column_list)
-            ) as copy:
-                for row in _chain(first, iterator):
-                    copy.write_row(_row_values(row, columns, tenant_id, partition))
-                    count += 1
-            conn.execute(
-                sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM _partition_stage").format(
-                    target, cols=column_list
-                )
-            )
+            if first is not None:
+                count = _insert_rows(conn, target, columns, _chain(first, iterator), tenant_id, partition)
+            _log_load(conn, tenant_id, table, partition, count, run_id)
             return count
 
     def tenant_registry(self) -> list[TenantRecord]:
@@ -146,6 +132,43 @@ class WarehouseResource(ConfigurableResource):
                 TenantRecord(*row[:4], tuple(row[4]), *row[5:])
                 for row in conn.execute("SELECT * FROM core.tenant_registry()")
             ]
+
+
+def _insert_rows(conn, target, columns, rows, tenant_id, partition) -> int:
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE _partition_stage (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+            target
+        )
+    )
+    column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    count = 0
+    with conn.cursor().copy(sql.SQL("COPY _partition_stage ({}) FROM STDIN").format(column_list)) as copy:
+        for row in rows:
+            copy.write_row(_row_values(row, columns, tenant_id, partition))
+            count += 1
+    conn.execute(
+        sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM _partition_stage").format(
+            target, cols=column_list
+        )
+    )
+    return count
+
+
+def partition_label(partition: Mapping[str, Any]) -> str:
+    """{'day': date(2026, 1, 2)} -> 'day=2026-01-02' ('' for a tenant-only partition)."""
+    return ",".join(f"{key}={value}" for key, value in partition.items())
+
+
+def _log_load(conn, tenant_id, table, partition, count, run_id) -> None:
+    conn.execute(
+        """INSERT INTO core.table_loads (tenant_id, table_name, partition_key, row_count,
+                                         loaded_at, dagster_run_id)
+           VALUES (%s, %s, %s, %s, now(), %s)
+           ON CONFLICT (tenant_id, table_name, partition_key) DO UPDATE
+              SET row_count = EXCLUDED.row_count, loaded_at = EXCLUDED.loaded_at,
+                  dagster_run_id = EXCLUDED.dagster_run_id""",
+        (tenant_id, table, partition_label(partition), count, run_id),
+    )
 
 
 def _chain(first: Mapping[str, Any], rest: Iterator[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:

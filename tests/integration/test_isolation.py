@@ -46,13 +46,28 @@ def serving(platform):
 
 
 def visible(conn, table, tenant):
-    """(row count, distinct tenant ids) visible to `tenant` in one transaction."""
-    with conn.transaction():
-        if tenant is not None:
-            set_tenant(conn, tenant)
-        count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        ids = {r[0] for r in conn.execute(f"SELECT DISTINCT tenant_id FROM {table}")}
+    """(row count, distinct tenant ids) visible to `tenant` in one transaction; a table the
+    role may not read at all shows nothing."""
+    try:
+        with conn.transaction():
+            if tenant is not None:
+                set_tenant(conn, tenant)
+            count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            ids = {r[0] for r in conn.execute(f"SELECT DISTINCT tenant_id FROM {table}")}
+    except psycopg.errors.InsufficientPrivilege:
+        return 0, set()
     return count, ids
+
+
+def populated_tables(platform, tables):
+    """Tables holding rows of every seeded tenant (as the admin sees them)."""
+    with platform.admin() as conn:
+        return [
+            t
+            for t in tables
+            if {MASTER, CLIENT_A, CLIENT_B}
+            <= {r[0] for r in conn.execute(f"SELECT DISTINCT tenant_id FROM {t}")}
+        ]
 
 
 def test_roles_cannot_bypass_rls_and_serving_owns_nothing(platform):
@@ -99,6 +114,17 @@ def test_every_tenant_table_has_forced_rls_and_tenant_policies(platform, tenant_
             assert read, f"{table}: no policy for reads"
             for name, _, qual, _roles in read:
                 assert "current_tenant()" in qual or "readable_tenants()" in qual, (table, name)
+            # Only two kinds of role-specific policy exist: dbt's read-only view of every
+            # tenant, and the admin's management of the registry and API keys.
+            for name, command, _, roles in policies:
+                if "public" in roles:
+                    continue
+                if name == "transform_read":
+                    assert roles == ["bizosaas_transform"] and command == "r", (table, name)
+                else:
+                    assert name == "registry_admin", (table, name)
+                    assert table in ("core.tenants", "ops.api_keys"), (table, name)
+                    assert "bizosaas_serving" not in roles and "bizosaas_writer" not in roles
 
 
 def test_unique_and_foreign_keys_include_tenant_id(platform, tenant_tables):
@@ -125,8 +151,15 @@ def test_no_tenant_unknown_tenant_or_injection_sees_nothing(platform, tenant_tab
 
 
 def test_a_client_sees_only_itself_and_the_master_sees_its_clients(platform, tenant_tables):
+    populated = populated_tables(platform, tenant_tables)
+    assert {"core.tenant_profile", "core.table_loads", "marts.tenant_overview"} <= set(populated)
     with serving(platform) as conn:
         for table in tenant_tables:
+            assert visible(conn, table, CLIENT_A)[1] <= {CLIENT_A}, table
+        for table in populated:
+            if table.startswith("staging."):  # not granted to the serving role at all
+                assert visible(conn, table, MASTER) == (0, set())
+                continue
             _, ids = visible(conn, table, CLIENT_A)
             assert ids == {CLIENT_A}, (table, ids)
             _, ids = visible(conn, table, MASTER)
