@@ -159,6 +159,71 @@ def cmd_tenants_remove(args) -> int:
     return 0
 
 
+# --- API keys & serving -----------------------------------------------------------------------
+
+
+def cmd_keys_create(args) -> int:
+    from serving import keys
+
+    with _admin_conn() as conn:
+        full, key_id = keys.create(conn, args.tenant, args.role, args.label or "")
+    _out(full)
+    print(f"key {key_id} for {args.tenant} ({args.role}); shown once, store it now", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args) -> int:
+    from serving import keys
+
+    with _admin_conn() as conn:
+        rows = keys.list_keys(conn, args.tenant)
+    _out(f"{'key id':<14}{'tenant':<22}{'role':<10}{'created':<22}{'revoked':<22}label")
+    for r in rows:
+        revoked = f"{r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "-"
+        _out(
+            f"{r['key_id']:<14}{r['tenant_id']:<22}{r['role']:<10}"
+            f"{r['created_at']:%Y-%m-%d %H:%M}{'':<6}{revoked:<22}{r['label']}"
+        )
+    return 0
+
+
+def cmd_keys_revoke(args) -> int:
+    from serving import keys
+
+    with _admin_conn() as conn:
+        keys.revoke(conn, args.key_id)
+    _out(f"key {args.key_id} revoked (cached lookups expire within 30 s)")
+    return 0
+
+
+def _serve_command(host: str, port: int, workers: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "serving.app:create_app",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def cmd_serve(args) -> int:
+    env = _prepared_env()
+    _out(f"API on http://{args.host}:{args.port} (docs at /docs), {args.workers} worker(s)")
+    proc = subprocess.run(
+        _serve_command(args.host, args.port, args.workers), cwd=PROJECT_ROOT, env={**os.environ, **env}
+    )
+    return 0 if proc.returncode in (0, -signal.SIGINT) else proc.returncode
+
+
 # --- materialize & demo -------------------------------------------------------------------------
 
 
@@ -267,6 +332,28 @@ def cmd_demo(args) -> int:
             _out("stopped Dagster and the embedded Postgres")
 
 
+def _demo_key() -> str:
+    """A master-tenant admin key for trying the API, kept in the data folder across demos."""
+    from serving import keys
+
+    path = load_settings().data_dir / "demo-api-key"
+    if path.exists():
+        parsed = keys.parse_key(path.read_text().strip())
+        with _admin_conn() as conn:
+            if (
+                parsed
+                and conn.execute(
+                    "SELECT 1 FROM ops.api_keys WHERE key_id = %s AND revoked_at IS NULL", (parsed.key_id,)
+                ).fetchone()
+            ):
+                return path.read_text().strip()
+    with _admin_conn() as conn:
+        full, _ = keys.create(conn, "bizoholic", "admin", "demo")
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(full)
+    return full
+
+
 def _stop_process(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
@@ -344,9 +431,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mat.set_defaults(func=cmd_materialize)
 
+    keys_parser = sub.add_parser("keys", help="API keys for the serving API").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    kc = keys_parser.add_parser("create", help="create a key (printed once) for a tenant")
+    kc.add_argument("--tenant", required=True, help="tenant id the key acts as")
+    kc.add_argument("--role", choices=["reader", "admin", "approver"], default="reader")
+    kc.add_argument("--label", help="free text to recognise the key by")
+    kc.set_defaults(func=cmd_keys_create)
+    kl = keys_parser.add_parser("list", help="list keys (never their secrets)")
+    kl.add_argument("--tenant", help="only this tenant's keys")
+    kl.set_defaults(func=cmd_keys_list)
+    kr = keys_parser.add_parser("revoke", help="revoke a key by its id")
+    kr.add_argument("key_id")
+    kr.set_defaults(func=cmd_keys_revoke)
+
+    serve = sub.add_parser("serve", help="start the serving API (docs at /docs)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    serve.set_defaults(func=cmd_serve)
+
     demo = sub.add_parser("demo", help="start Postgres, seed, materialize everything, start the UI")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--dagster-port", type=int, default=3000)
+    demo.add_argument("--api-port", type=int, default=8000)
+    demo.add_argument("--api-workers", type=int, default=2)
     demo.add_argument("--skip-materialize", action="store_true", help="only start the services")
     demo.add_argument("--keep-db", action="store_true", help="leave Postgres running on exit")
     demo.add_argument(

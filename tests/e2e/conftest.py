@@ -3,6 +3,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -54,6 +55,61 @@ def dagster_webserver(platform, materialized):
     try:
         wait_until_up(f"http://127.0.0.1:{port}/server_info", proc)
         yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+JWT_SECRET = "test-signing-secret-that-is-long-enough-for-hs256"
+
+
+@dataclass(frozen=True)
+class Api:
+    url: str
+    keys: dict[str, str]  # name -> full API key
+
+
+@pytest.fixture(scope="session")
+def api(platform, materialized):
+    """The real API in a uvicorn process on loopback, with keys for several tenants."""
+    from serving import keys
+
+    issued = {}
+    with platform.admin() as conn:
+        for name, tenant, role in [
+            ("master", "bizoholic", "admin"),
+            ("coreldove", "coreldove", "reader"),
+            ("thrillring", "thrillring", "reader"),
+            ("revoked", "coreldove", "reader"),
+        ]:
+            issued[name], key_id = keys.create(conn, tenant, role, f"e2e {name}")
+            if name == "revoked":
+                keys.revoke(conn, key_id)
+    port = free_port()
+    env = {**os.environ, "BIZOSAAS_JWT_SECRET": JWT_SECRET, "BIZOSAAS_API_AUTH_CACHE_TTL_S": "0"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "serving.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", proc)
+        yield Api(f"http://127.0.0.1:{port}", issued)
     finally:
         proc.terminate()
         try:
