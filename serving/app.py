@@ -8,6 +8,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from serving import errors
 from serving.auth import CredentialCache
@@ -44,4 +45,41 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, tenants, admin):
         app.include_router(module.router)
+    app.openapi = lambda: _openapi_with_auth(app)
     return app
+
+
+def _openapi_with_auth(app: FastAPI) -> dict:
+    """Document the credentials and the X-Tenant-ID header that `serving.auth` reads."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "ApiKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-API-Key",
+            "description": "`bzs_...` key from `bizosaas keys create`",
+        },
+        "Bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "JWT with tenant_id, role, sub and exp claims (or an API key)",
+        },
+    }
+    narrow = {
+        "name": "X-Tenant-ID",
+        "in": "header",
+        "required": False,
+        "description": "A master credential may act as one of its clients",
+        "schema": {"type": "string"},
+    }
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            operation.setdefault("parameters", []).append(narrow)
+    app.openapi_schema = schema
+    return schema

@@ -3,10 +3,10 @@ the tenant set locally, so Postgres RLS decides what a request can see."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncClientCursor
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -20,9 +20,10 @@ class Database:
             min_size=config.pool_min,
             max_size=config.pool_max,
             open=False,
-            kwargs={"row_factory": dict_row, "autocommit": False},
-            # A connection handed back mid-transaction is rolled back by the pool, so no
-            # request's tenant setting can survive into the next request.
+            # Autocommit, with explicit BEGIN/COMMIT in the one statement batch each request
+            # sends (see `fetch`). A connection handed back mid-transaction (after an error)
+            # is rolled back by the pool, so no tenant setting survives into another request.
+            kwargs={"row_factory": dict_row, "autocommit": True, "cursor_factory": AsyncClientCursor},
         )
 
     async def open(self) -> None:
@@ -31,25 +32,24 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def fetch(
-        self, tenant_id: str, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
-    ) -> list[dict[str, Any]]:
-        """Rows visible to `tenant_id`. Pipeline mode sends BEGIN, the tenant setting, the
-        query and COMMIT together: one network round trip per request."""
+    async def fetch(self, tenant_id: str, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows visible to `tenant_id`, read in a transaction that sets the tenant locally.
+
+        BEGIN, the tenant setting, the query and COMMIT reach the server as one batch: one
+        network round trip per request. Parameters are bound client-side by psycopg's literal
+        quoting (the escaping psycopg2 always used), never by string formatting."""
         async with self.pool.connection() as conn:
-            return await _fetch_as_tenant(conn, tenant_id, query, params)
+            cur = conn.cursor()
+            await cur.execute(f"BEGIN; {_SET_TENANT}; {query}; COMMIT", (tenant_id, *params))
+            cur.nextset()  # past BEGIN's result
+            cur.nextset()  # past set_config's
+            return await cur.fetchall()
 
     async def fetch_unscoped(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """For the definer functions that resolve credentials (no tenant yet)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)
-            rows = await cur.fetchall()
-            await conn.commit()
-            return rows
+            return await cur.fetchall()
 
 
-async def _fetch_as_tenant(conn: AsyncConnection, tenant_id: str, query: str, params) -> list:
-    async with conn.pipeline(), conn.transaction():
-        await conn.execute("SELECT set_config('app.current_tenant', %s, true)", (tenant_id,))
-        cur = await conn.execute(query, params)
-    return await cur.fetchall()
+_SET_TENANT = "SELECT set_config('app.current_tenant', %s, true)"

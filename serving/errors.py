@@ -98,5 +98,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception):
         reference = uuid.uuid4().hex[:12]
-        log.exception("unhandled error (reference %s)", reference, exc_info=exc)
+        # The server logs the traceback too; this line ties it to the reference the client got.
+        log.error("unhandled error (reference %s): %r", reference, exc)
         return error_response(500, f"internal error (reference {reference})", "internal_error")

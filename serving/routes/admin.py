@@ -1,5 +1,4 @@
 from datetime import datetime
-from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ from orchestration.tenants import DOMAINS
 from serving.auth import MasterScope
 from serving.errors import ERROR_RESPONSES, ApiError
 from serving.pagination import Page, PageParams, order_by, page_params, paged
+from serving.responses import json_response
 
 router = APIRouter(prefix="/api/brain/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
@@ -42,7 +42,7 @@ class TenantOverview(BaseModel):
     domains_loaded: list[str]
     last_materialized_at: datetime | None
     profile_materialized_at: datetime | None
-    freshness_hours: Decimal | None
+    freshness_hours: float | None
     readable_tenant_count: int
     built_at: datetime
 
@@ -72,7 +72,7 @@ async def list_tenants(
         str | None,
         Query(description=f"Comma-separated, '-' for descending: {', '.join(SORTABLE)}", max_length=200),
     ] = None,
-) -> dict:
+):
     clauses, params = ["true"], []
     if kind is not None:
         clauses.append("kind = %s")
@@ -90,7 +90,7 @@ async def list_tenants(
     total = rows[0].pop("_total") if rows else 0
     for row in rows[1:]:
         row.pop("_total")
-    return paged(rows, page, total)
+    return json_response(paged(rows, page, total))
 
 
 @router.get(
@@ -98,10 +98,8 @@ async def list_tenants(
     response_model=TenantOverview,
     summary="One tenant's overview (master tenant only)",
 )
-async def tenant_overview(
-    request: Request, scope: MasterScope, tenant_id: Annotated[str, TENANT_ID_PATH]
-) -> dict:
+async def tenant_overview(request: Request, scope: MasterScope, tenant_id: Annotated[str, TENANT_ID_PATH]):
     rows = await _overview(request, scope.tenant_id, "tenant_id = %s", [tenant_id])
     if not rows:
         raise ApiError(404, f"no overview for tenant {tenant_id!r}")
-    return rows[0]
+    return json_response(rows[0])

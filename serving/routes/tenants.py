@@ -5,6 +5,7 @@ from pydantic import BaseModel
 
 from serving.auth import TenantScope
 from serving.errors import ERROR_RESPONSES, ApiError
+from serving.responses import json_response
 
 router = APIRouter(prefix="/api/brain/tenants", tags=["tenants"], responses=ERROR_RESPONSES)
 
@@ -25,7 +26,7 @@ class TenantMe(BaseModel):
 
 
 @router.get("/me", response_model=TenantMe, summary="The tenant this request runs as")
-async def me(request: Request, scope: TenantScope) -> TenantMe:
+async def me(request: Request, scope: TenantScope):
     rows = await request.app.state.db.fetch(
         scope.tenant_id,
         """SELECT t.tenant_id, t.display_name, t.kind, t.tier, t.parent_tenant_id, t.domains,
@@ -37,9 +38,11 @@ async def me(request: Request, scope: TenantScope) -> TenantMe:
     )
     if not rows:  # offboarded since the credential was cached
         raise ApiError(404, "tenant not found")
-    return TenantMe(
-        **rows[0],
-        credential_tenant_id=scope.principal.tenant_id,
-        role=scope.principal.role,
-        authenticated_via=scope.principal.via,
+    return json_response(
+        {
+            **rows[0],
+            "credential_tenant_id": scope.principal.tenant_id,
+            "role": scope.principal.role,
+            "authenticated_via": scope.principal.via,
+        }
     )
