@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
@@ -34,8 +34,13 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: install
-	$(BIN)/python -m bench.foundation
+bench: bench-foundation bench-api
+
+bench-foundation: install
+	$(BIN)/python -m bench.foundation --cold-install
+
+bench-api: install
+	$(BIN)/python -m bench.api
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -16,9 +16,13 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.runtime import DBT_PROJECT_DIR
+from orchestration.runtime import DBT_PROJECT_DIR, parse_dbt_project
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# Every `bizosaas` command refreshes the manifest before Dagster starts; this covers loading
+# the code location any other way on a fresh clone (`dagster dev`, pytest collection).
+if not dbt_project.manifest_path.exists():
+    parse_dbt_project({})
 
 # Tables written outside any asset's compute, declared so that lineage shows them.
 tenant_registry = AssetSpec(

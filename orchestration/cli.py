@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from orchestration import postgres, tenants
 from orchestration.errors import PlatformError
-from orchestration.settings import PROJECT_ROOT, SERVING_ROLE, WRITER_ROLE, load_settings
+from orchestration.settings import PROJECT_ROOT, SERVING_ROLE, TRANSFORM_ROLE, WRITER_ROLE, load_settings
 
 
 def _out(message: str = "") -> None:
@@ -89,6 +89,7 @@ def cmd_db_url(args) -> int:
         "admin": postgres.admin_url(settings),
         "writer": postgres.role_url(settings, WRITER_ROLE),
         "serving": postgres.role_url(settings, SERVING_ROLE),
+        "transform": postgres.role_url(settings, TRANSFORM_ROLE),
         "dagster": env["DAGSTER_PG_URL"],
     }
     _out(urls[args.role])
@@ -294,42 +295,39 @@ def cmd_demo(args) -> int:
     if not args.skip_materialize and _materialize(None, None) != 0:
         _out("some runs failed; the UI shows their logs")
 
-    dagster = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-w",
-            str(PROJECT_ROOT / "workspace.yaml"),
-            "-h",
-            args.host,
-            "-p",
-            str(args.dagster_port),
-        ],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **env},
-        start_new_session=True,
-    )
+    demo_key = _demo_key()
+    child_env = {**os.environ, **env}
+    dagster_cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+                   "-h", args.host, "-p", str(args.dagster_port)]  # fmt: skip
+    dagster = subprocess.Popen(dagster_cmd, cwd=PROJECT_ROOT, env=child_env, start_new_session=True)
+    api = subprocess.Popen(_serve_command(args.host, args.api_port, args.api_workers),
+                           cwd=PROJECT_ROOT, env=child_env, start_new_session=True)  # fmt: skip
     ui = f"http://{args.host}:{args.dagster_port}"
+    api_url = f"http://{args.host}:{args.api_port}"
     try:
+        if not _wait_http(f"{api_url}/health", 60, api):
+            raise PlatformError("the API did not come up; see the output above")
         if not _wait_http(f"{ui}/server_info", 180, dagster):
             raise PlatformError("the Dagster UI did not come up; see the output above")
         _out(f"\nready in {time.perf_counter() - started:.1f}s")
         _out(f"  Dagster UI   {ui}")
+        _out(f"  API          {api_url}/docs")
         _out(f"  Postgres     {postgres.admin_url(settings)}")
+        _out(f"  try it       curl -H 'X-API-Key: {demo_key}' {api_url}/api/brain/admin/tenants")
         if args.exit_when_ready:
             return 0
         _out("Ctrl-C stops everything (data is kept in the data folder)")
-        dagster.wait()
-        return 0 if dagster.returncode in (0, -signal.SIGINT, -signal.SIGTERM) else 1
+        while dagster.poll() is None and api.poll() is None:
+            time.sleep(0.5)
+        return 0
     except KeyboardInterrupt:
         return 0
     finally:
+        _stop_process(api)
         _stop_process(dagster)
         if settings.embedded and not args.keep_db:
             postgres.stop_embedded(settings)
-            _out("stopped Dagster and the embedded Postgres")
+            _out("stopped the API, Dagster and the embedded Postgres")
 
 
 def _demo_key() -> str:
@@ -389,9 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     url = db.add_parser("url", help="print the connection URL of a role")
     url.add_argument(
         "--role",
-        choices=["admin", "writer", "serving", "dagster"],
+        choices=["admin", "writer", "serving", "transform", "dagster"],
         default="writer",
-        help="writer: pipelines (RLS-bound); serving: read-only API role; "
+        help="writer: pipelines (RLS-bound); serving: read-only API role; transform: dbt; "
         "admin: migrations and registry; dagster: Dagster's own storage",
     )
     url.set_defaults(func=cmd_db_url)

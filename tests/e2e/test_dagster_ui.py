@@ -44,3 +44,20 @@ def test_ui_shows_the_tenant_sensor_running(dagster_webserver):
     assert repo["location"]["name"] == "bizosaas"
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
     assert sensors["tenant_registry_sensor"] == "RUNNING"
+
+
+def test_ui_lineage_runs_from_the_registry_through_assets_to_the_mart(dagster_webserver):
+    data = graphql(
+        dagster_webserver,
+        """{
+      assetNodes { assetKey { path } dependencyKeys { path } groupName } }""",
+    )
+    deps = {
+        "/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]}
+        for n in data["assetNodes"]
+    }
+    assert "staging/stg_tenant_profile" in deps["marts/tenant_overview"]
+    assert deps["staging/stg_tenant_profile"] == {"tenant_profile"}
+    assert deps["tenant_profile"] == {"tenant_registry"}
+    groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in data["assetNodes"]}
+    assert groups["marts/tenant_overview"] == "analytics"

@@ -46,6 +46,11 @@ def assert_one_line_error(proc, fragment):
         ["tenants", "seed"],
         ["materialize"],
         ["demo"],
+        ["keys"],
+        ["keys", "create"],
+        ["keys", "list"],
+        ["keys", "revoke"],
+        ["serve"],
     ],
 )
 def test_every_command_has_help(command):
@@ -112,3 +117,18 @@ def test_dagster_definitions_validate(platform):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_api_keys_are_shown_once_listed_without_secret_and_revocable(platform):
+    created = run("keys", "create", "--tenant", "quanttrade", "--role", "approver", "--label", "cli test")
+    key = created.stdout.strip()
+    assert key.startswith("bzs_") and "shown once" in created.stderr
+    key_id = key.split("_")[1]
+    listing = run("keys", "list", "--tenant", "quanttrade").stdout
+    assert key_id in listing and "approver" in listing and key not in listing
+    with platform.admin() as conn:
+        stored = conn.execute("SELECT secret_hash FROM ops.api_keys WHERE key_id = %s", (key_id,)).fetchone()
+    assert stored and key.split("_", 2)[2] not in stored[0]
+    run("keys", "revoke", key_id)
+    assert_one_line_error(run("keys", "revoke", key_id, check_ok=False), "no active key")
+    assert_one_line_error(run("keys", "create", "--tenant", "nobody_here", check_ok=False), "unknown tenant")
