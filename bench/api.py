@@ -17,9 +17,9 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
-import time
 from pathlib import Path
+
+from orchestration.processes import api_command, free_port, stop, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).with_name("wrk_report.lua")
@@ -69,37 +69,15 @@ def prepare_platform() -> tuple[dict[str, str], str]:
 
 
 def start_api(env: dict[str, str], port: int, workers: int, cache_ttl: str) -> subprocess.Popen:
-    import httpx
-
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "serving.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        api_command("127.0.0.1", port, workers),
         cwd=ROOT,
         env={**os.environ, **env, "BIZOSAAS_API_AUTH_CACHE_TTL_S": cache_ttl},
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("API did not start")
+    if not wait_for_http(f"http://127.0.0.1:{port}/health", proc, 60):
+        stop(proc)
+        raise SystemExit("API did not start")
+    return proc
 
 
 def run_wrk(wrk: str, url: str, key: str, connections: int, seconds: int) -> dict:
@@ -136,8 +114,6 @@ def main() -> None:
 
     wrk = ensure_wrk()
     env, key = prepare_platform()
-    from tests.e2e.conftest import free_port
-
     results = []
     for config, ttl in [("shipped (credential cache 30 s)", "30"), ("baseline (no credential cache)", "0")]:
         port = free_port()
@@ -161,8 +137,7 @@ def main() -> None:
                     results.append(row)
                     print(json.dumps(row), flush=True)
         finally:
-            api.terminate()
-            api.wait(20)
+            stop(api)
 
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from orchestration import postgres, tenants
+from orchestration import postgres, processes, tenants
 from orchestration.errors import PlatformError
 from orchestration.settings import PROJECT_ROOT, SERVING_ROLE, TRANSFORM_ROLE, WRITER_ROLE, load_settings
 
@@ -197,30 +197,11 @@ def cmd_keys_revoke(args) -> int:
     return 0
 
 
-def _serve_command(host: str, port: int, workers: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "serving.app:create_app",
-        "--factory",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-
-
 def cmd_serve(args) -> int:
     env = _prepared_env()
     _out(f"API on http://{args.host}:{args.port} (docs at /docs), {args.workers} worker(s)")
     proc = subprocess.run(
-        _serve_command(args.host, args.port, args.workers), cwd=PROJECT_ROOT, env={**os.environ, **env}
+        processes.api_command(args.host, args.port, args.workers), cwd=PROJECT_ROOT, env={**os.environ, **env}
     )
     return 0 if proc.returncode in (0, -signal.SIGINT) else proc.returncode
 
@@ -268,22 +249,6 @@ def cmd_materialize(args) -> int:
     return _materialize(args.select, args.tenant)
 
 
-def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen) -> bool:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    return False
-
-
 def cmd_demo(args) -> int:
     settings = load_settings()
     started = time.perf_counter()
@@ -300,14 +265,14 @@ def cmd_demo(args) -> int:
     dagster_cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
                    "-h", args.host, "-p", str(args.dagster_port)]  # fmt: skip
     dagster = subprocess.Popen(dagster_cmd, cwd=PROJECT_ROOT, env=child_env, start_new_session=True)
-    api = subprocess.Popen(_serve_command(args.host, args.api_port, args.api_workers),
+    api = subprocess.Popen(processes.api_command(args.host, args.api_port, args.api_workers),
                            cwd=PROJECT_ROOT, env=child_env, start_new_session=True)  # fmt: skip
     ui = f"http://{args.host}:{args.dagster_port}"
     api_url = f"http://{args.host}:{args.api_port}"
     try:
-        if not _wait_http(f"{api_url}/health", 60, api):
+        if not processes.wait_for_http(f"{api_url}/health", api, 60):
             raise PlatformError("the API did not come up; see the output above")
-        if not _wait_http(f"{ui}/server_info", 180, dagster):
+        if not processes.wait_for_http(f"{ui}/server_info", dagster, 180):
             raise PlatformError("the Dagster UI did not come up; see the output above")
         _out(f"\nready in {time.perf_counter() - started:.1f}s")
         _out(f"  Dagster UI   {ui}")
@@ -323,8 +288,8 @@ def cmd_demo(args) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop_process(api)
-        _stop_process(dagster)
+        processes.stop(api)
+        processes.stop(dagster)
         if settings.embedded and not args.keep_db:
             postgres.stop_embedded(settings)
             _out("stopped the API, Dagster and the embedded Postgres")
@@ -350,21 +315,6 @@ def _demo_key() -> str:
     path.touch(mode=0o600, exist_ok=True)
     path.write_text(full)
     return full
-
-
-def _stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    # dagster dev shuts its webserver and daemon down cleanly on SIGINT.
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-# --- parser -------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,67 +1,12 @@
 import os
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
-import httpx
 import pytest
 
+from orchestration.processes import api_command, free_port, stop, wait_for_http
 from orchestration.settings import PROJECT_ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{url} did not come up in {timeout_s}s")
-
-
-@pytest.fixture(scope="session")
-def dagster_webserver(platform, materialized):
-    """The real Dagster webserver on the test instance; yields its GraphQL URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster_webserver",
-            "-w",
-            "workspace.yaml",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/server_info", proc)
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
 
 JWT_SECRET = "test-signing-secret-that-is-long-enough-for-hs256"
 
@@ -70,6 +15,26 @@ JWT_SECRET = "test-signing-secret-that-is-long-enough-for-hs256"
 class Api:
     url: str
     keys: dict[str, str]  # name -> full API key
+
+
+def started(command: list[str], health_url: str, env: dict[str, str] | None = None, **kwargs):
+    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env or os.environ.copy(), **kwargs)
+    if not wait_for_http(health_url, proc):
+        stop(proc)
+        raise RuntimeError(f"{command[2]} did not come up at {health_url}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def dagster_webserver(platform, materialized):
+    """The real Dagster webserver on the test instance; yields its GraphQL URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml",
+               "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    proc = started(command, f"http://127.0.0.1:{port}/server_info",
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    yield f"http://127.0.0.1:{port}/graphql"
+    stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -90,29 +55,6 @@ def api(platform, materialized):
                 keys.revoke(conn, key_id)
     port = free_port()
     env = {**os.environ, "BIZOSAAS_JWT_SECRET": JWT_SECRET, "BIZOSAAS_API_AUTH_CACHE_TTL_S": "0"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "serving.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/health", proc)
-        yield Api(f"http://127.0.0.1:{port}", issued)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    proc = started(api_command("127.0.0.1", port), f"http://127.0.0.1:{port}/health", env)
+    yield Api(f"http://127.0.0.1:{port}", issued)
+    stop(proc)

@@ -6,8 +6,8 @@ import socket
 import subprocess
 import sys
 
+from orchestration.processes import free_port
 from orchestration.settings import PROJECT_ROOT
-from tests.e2e.conftest import free_port
 
 
 def port_is_free(port: int) -> bool:
