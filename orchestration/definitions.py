@@ -12,6 +12,7 @@ from assets import analytics, tenancy
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.settings import ENV_WRITER_URL
 from orchestration.warehouse import WarehouseResource
+from sensors.automation import automation_sensor
 from sensors.tenants import tenant_registry_sensor
 
 DOMAIN_MODULES = [tenancy, analytics]
@@ -24,7 +25,7 @@ defs = Definitions(
     ],
     asset_checks=load_asset_checks_from_modules(DOMAIN_MODULES),
     schedules=[analytics.nightly_marts_schedule],
-    sensors=[tenant_registry_sensor],
+    sensors=[tenant_registry_sensor, automation_sensor],
     resources={
         "warehouse": WarehouseResource(database_url=EnvVar(ENV_WRITER_URL)),
         "dbt": DbtCliResource(

@@ -44,6 +44,7 @@ def test_ui_shows_the_tenant_sensor_running(dagster_webserver):
     assert repo["location"]["name"] == "bizosaas"
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
     assert sensors["tenant_registry_sensor"] == "RUNNING"
+    assert sensors["automation_condition_sensor"] == "RUNNING"
 
 
 def test_ui_lineage_runs_from_the_registry_through_assets_to_the_mart(dagster_webserver):
