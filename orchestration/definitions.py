@@ -1,5 +1,7 @@
 """The Dagster code location: every domain's assets, checks, schedules, sensors and resources."""
 
+import os
+
 from dagster import (
     Definitions,
     EnvVar,
@@ -8,14 +10,23 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from assets import analytics, tenancy
+from assets import analytics, directory, tenancy
+from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
-from orchestration.settings import ENV_WRITER_URL
+from orchestration.settings import ENV_LOCATIONIQ_KEY, ENV_SOURCE_MODE, ENV_WRITER_URL, load_settings
 from orchestration.warehouse import WarehouseResource
 from sensors.automation import automation_sensor
+from sensors.directory import directory_cache_expiry_sensor
 from sensors.tenants import tenant_registry_sensor
 
-DOMAIN_MODULES = [tenancy, analytics]
+DOMAIN_MODULES = [tenancy, directory, analytics]
+
+# Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
+# shows where they come from and never their values.
+SOURCE_SETTINGS = {
+    "mode": os.environ.get(ENV_SOURCE_MODE) or "replay",
+    "fixtures_dir": str(load_settings().fixtures_dir),
+}
 
 defs = Definitions(
     assets=[
@@ -24,10 +35,17 @@ defs = Definitions(
         analytics.table_loads,
     ],
     asset_checks=load_asset_checks_from_modules(DOMAIN_MODULES),
-    schedules=[analytics.nightly_marts_schedule],
-    sensors=[tenant_registry_sensor, automation_sensor],
+    jobs=[directory.directory_refresh_job],
+    schedules=[analytics.nightly_marts_schedule, directory.directory_daily_refresh],
+    sensors=[tenant_registry_sensor, automation_sensor, directory_cache_expiry_sensor],
     resources={
         "warehouse": WarehouseResource(database_url=EnvVar(ENV_WRITER_URL)),
+        "nominatim": NominatimResource(**SOURCE_SETTINGS),
+        "locationiq": LocationIQResource(
+            **SOURCE_SETTINGS,
+            api_key=EnvVar(ENV_LOCATIONIQ_KEY) if os.environ.get(ENV_LOCATIONIQ_KEY) else None,
+        ),
+        "overpass": OverpassResource(**SOURCE_SETTINGS),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,
             profiles_dir=str(DBT_PROJECT_DIR),

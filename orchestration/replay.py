@@ -5,7 +5,7 @@ to the network; in `replay` mode a `ReplayTransport` answers them from recorded 
 `fixtures/<source>/*.json`; in `record` mode live answers are also written there (secrets
 redacted). Retries, rate limits and parsing run identically in every mode.
 
-A recorded exchange is one JSON file:
+A recorded exchange is one JSON file (a request body is `json`, `form` or `body` text):
 
     {"request":  {"method": "GET", "url": "https://host/path", "params": {...}, "json": ...},
      "responses": [{"status": 429, "headers": {"Retry-After": "1"}, "text": "..."},
@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
@@ -57,8 +57,18 @@ def _canonical_body(content: bytes) -> str:
     try:
         return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
     except ValueError:
-        # Apicalypse bodies and form posts: normalise whitespace only.
-        return " ".join(text.split())
+        pass
+    if "=" in text and not any(ch.isspace() for ch in text):
+        # A form post (Overpass `data=<query>`): compare decoded fields, whitespace-insensitive,
+        # so a fixture can hold the query as readable text.
+        try:
+            fields = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+        except ValueError:
+            fields = None
+        if fields:
+            return "form:" + json.dumps(sorted((k, " ".join(v.split())) for k, v in fields))
+    # Apicalypse bodies and other text: normalise whitespace only.
+    return " ".join(text.split())
 
 
 def request_signature(method: str, url: str, params: dict[str, Any] | None, body: bytes) -> str:
@@ -92,6 +102,8 @@ def _load_recordings(directory: Path) -> dict[str, Recording]:
             body = b""
             if "json" in req:
                 body = json.dumps(req["json"]).encode()
+            elif "form" in req:
+                body = urlencode(req["form"]).encode()
             elif "body" in req:
                 body = str(req["body"]).encode()
             sig = request_signature(req.get("method", "GET"), req["url"], req.get("params"), body)
@@ -164,7 +176,9 @@ class RecordingTransport(httpx.BaseTransport):
             "url": f"{parts.scheme}://{parts.netloc}{parts.path}",
             "params": params,
         }
-        if body:
+        if body and "form-urlencoded" in request.headers.get("content-type", ""):
+            recorded_request["form"] = dict(parse_qsl(body.decode(), keep_blank_values=True))
+        elif body:
             try:
                 recorded_request["json"] = json.loads(body)
             except ValueError:

@@ -65,7 +65,7 @@ class WarehouseResource(ConfigurableResource):
     database_url: str = Field(description="URL of the writer role (BIZOSAAS_WRITER_URL).")
     connect_timeout_s: int = Field(default=10, description="Seconds to wait for a connection.")
 
-    def _connect(self) -> psycopg.Connection:
+    def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.database_url, connect_timeout=self.connect_timeout_s)
 
     @contextmanager
@@ -73,7 +73,7 @@ class WarehouseResource(ConfigurableResource):
         """One transaction with `app.current_tenant` set; commits on success, rolls back on
         any exception (and a killed process never commits)."""
         validate_tenant_id(tenant_id)
-        with self._connect() as conn, conn.transaction():
+        with self.connect() as conn, conn.transaction():
             set_tenant(conn, tenant_id)
             yield conn
 
@@ -99,39 +99,87 @@ class WarehouseResource(ConfigurableResource):
         partition is visible afterwards, or the previous one is untouched. The load is logged
         in `core.table_loads` in the same transaction (freshness for the overview mart).
         """
-        partition = dict(partition or {})
-        target = qualified_table(table)
-        iterator = iter(rows)
-        first = next(iterator, None)
-        if columns is None:
-            columns = list(first.keys()) if first is not None else []
-        columns = list(columns)
-        if first is not None and "tenant_id" not in columns:
-            columns.insert(0, "tenant_id")
-        if first is not None:
-            columns += [key for key in partition if key not in columns]
-
-        where = sql.SQL(" AND ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(col)) for col in ["tenant_id", *partition]
-        )
         with self.tenant_transaction(tenant_id) as conn:
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
-                [tenant_id, *partition.values()],
+            return write_partition(
+                conn, tenant_id, table, rows, partition=partition, columns=columns, run_id=run_id
             )
-            count = 0
-            if first is not None:
-                count = _insert_rows(conn, target, columns, _chain(first, iterator), tenant_id, partition)
-            _log_load(conn, tenant_id, table, partition, count, run_id)
-            return count
 
     def tenant_registry(self) -> list[TenantRecord]:
         """The whole registry (every tenant, active or not) without any tenant's data."""
-        with self._connect() as conn:
+        with self.connect() as conn:
             return [
                 TenantRecord(*row[:4], tuple(row[4]), *row[5:])
                 for row in conn.execute("SELECT * FROM core.tenant_registry()")
             ]
+
+
+def write_partition(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    table: str,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    partition: Mapping[str, Any] | None = None,
+    columns: Sequence[str] | None = None,
+    run_id: str | None = None,
+) -> int:
+    """`WarehouseResource.replace_partition` inside a transaction the caller already holds
+    (with the tenant set), for assets that write more than one table atomically."""
+    partition = dict(partition or {})
+    target = qualified_table(table)
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if columns is None:
+        columns = list(first.keys()) if first is not None else []
+    columns = list(columns)
+    if first is not None and "tenant_id" not in columns:
+        columns.insert(0, "tenant_id")
+    if first is not None:
+        columns += [key for key in partition if key not in columns]
+
+    where = sql.SQL(" AND ").join(
+        sql.SQL("{} = %s").format(sql.Identifier(col)) for col in ["tenant_id", *partition]
+    )
+    conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, where), [tenant_id, *partition.values()])
+    count = 0
+    if first is not None:
+        count = _insert_rows(conn, target, columns, _chain(first, iterator), tenant_id, partition)
+    _log_load(conn, tenant_id, table, partition, count, run_id)
+    return count
+
+
+def append_rows(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    table: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    returning: str | None = None,
+) -> list[Any]:
+    """Insert `rows` (an append-only log such as a history table) in the caller's
+    transaction; returns the `returning` column of each inserted row (e.g. generated ids)."""
+    if not rows:
+        return []
+    columns = list(rows[0].keys())
+    if "tenant_id" not in columns:
+        columns.insert(0, "tenant_id")
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        qualified_table(table),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+    )
+    if returning:
+        statement += sql.SQL(" RETURNING {}").format(sql.Identifier(returning))
+    values = [_row_values(row, columns, tenant_id, {}) for row in rows]
+    with conn.cursor() as cur:
+        cur.executemany(statement, values, returning=bool(returning))
+        if not returning:
+            return [None] * len(rows)
+        returned = []
+        while True:
+            returned.append(cur.fetchone()[0])
+            if not cur.nextset():
+                return returned
 
 
 def _insert_rows(conn, target, columns, rows, tenant_id, partition) -> int:

@@ -1,0 +1,1 @@
+"""Business directory logic (OpenStreetMap listings), free of orchestration and database code."""
