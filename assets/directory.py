@@ -23,6 +23,7 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
+    AssetSpec,
     Config,
     Failure,
     MaterializeResult,
@@ -55,6 +56,22 @@ RAW_TABLE = "raw.directory_api_responses"
 SOURCES = ("nominatim", "locationiq", "overpass")
 
 directory_partitions = tenant_partitions("directory")
+
+# The APIs themselves, so lineage in the UI starts where the data does.
+source_apis = [
+    AssetSpec(
+        f"{name}_api",
+        group_name="directory",
+        kinds={"api"},
+        description=description,
+        metadata={"licence": "ODbL 1.0, © OpenStreetMap contributors"},
+    )
+    for name, description in [
+        ("nominatim", "OpenStreetMap Nominatim /search: the primary business search (1 request/s)."),
+        ("locationiq", "LocationIQ /v1/search: fallback search (5,000 requests/day on the free tier)."),
+        ("overpass", "Overpass API: tags (hours, phone, website) for many OSM objects per query."),
+    ]
+]
 
 
 @dataclass(frozen=True)
@@ -272,7 +289,7 @@ def _upsert_cache(warehouse, tenant_id: str, row: dict[str, Any]) -> None:
     # One Nominatim caller at a time across all runs (the pool's limit is 1): with the shared
     # rate slot this keeps the platform inside the 1 request/s policy.
     pool="nominatim",
-    deps=["tenant_registry"],
+    deps=["tenant_registry", *source_apis],
     metadata={"table": CACHE_TABLE},
     description=(
         "Per tenant and search (query x location): the listings found by Nominatim, LocationIQ "
@@ -373,7 +390,7 @@ def business_cache(
         "listings_parsed": MetadataValue.int(stats_total["listings"]),
         "places_dropped": MetadataValue.int(stats_total["dropped"]),
         "verified_by_overpass": MetadataValue.int(stats_total["verified_by_overpass"]),
-        "entries_removed": MetadataValue.int(removed),
+        "expired_entries_dropped": MetadataValue.int(removed),
         "refreshed": preview_table(entries),
     }
     if fetcher.skipped_fallbacks:
@@ -391,10 +408,11 @@ def business_cache(
 
 
 def _drop_unconfigured(warehouse, tenant_id: str, searches: tuple[Search, ...]) -> int:
-    """Entries of searches the tenant no longer wants stop feeding its master."""
+    """Expired entries of searches the tenant no longer wants are deleted; fresh ones stay, so
+    a search removed and added back within its TTL is still a cache hit."""
     with warehouse.tenant_transaction(tenant_id) as conn:
         cursor = conn.execute(
-            f"""DELETE FROM {CACHE_TABLE} c WHERE tenant_id = %s
+            f"""DELETE FROM {CACHE_TABLE} c WHERE tenant_id = %s AND expires_at <= now()
                 AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::text[]) AS s(q, l)
                                  WHERE s.q = c.search_query AND s.l = c.search_location)""",
             (tenant_id, [s.query for s in searches], [s.location for s in searches]),
@@ -402,12 +420,16 @@ def _drop_unconfigured(warehouse, tenant_id: str, searches: tuple[Search, ...]) 
         return cursor.rowcount
 
 
-def tenant_listings(warehouse, tenant_id: str) -> list[dict]:
-    """Every cached listing of the tenant, tagged with its search and fetch time."""
+def tenant_listings(warehouse, tenant_id: str, searches: tuple[Search, ...]) -> list[dict]:
+    """Every cached listing of the tenant's configured searches, tagged with its search and
+    fetch time."""
     listings = []
     for row in warehouse.query(
         tenant_id,
-        f"SELECT search_query, search_location, results, fetched_at FROM {CACHE_TABLE} ORDER BY 1, 2",
+        f"""SELECT search_query, search_location, results, fetched_at FROM {CACHE_TABLE}
+             WHERE (search_query, search_location) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+             ORDER BY 1, 2""",
+        ([s.query for s in searches], [s.location for s in searches]),
     ):
         label = f"{row['search_query']} in {row['search_location']}"
         for listing in row["results"]:
@@ -427,8 +449,9 @@ def business_cache_listings_valid(context: AssetCheckExecutionContext, warehouse
     tenant_id = context.partition_key if context.has_partition_key else None
     if tenant_id is None:
         return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+    searches = load_directory_settings(warehouse, tenant_id).searches
     frame = pd.DataFrame(
-        tenant_listings(warehouse, tenant_id), columns=["osm_ref", "name", "lat", "lon", "licence"]
+        tenant_listings(warehouse, tenant_id, searches), columns=["osm_ref", "name", "lat", "lon", "licence"]
     )
     return validate(
         "business_cache_listings",
@@ -496,7 +519,7 @@ def businesses_master(context: AssetExecutionContext, warehouse: WarehouseResour
     tenant_id = context.partition_key
     settings = load_directory_settings(warehouse, tenant_id)
     started = time.perf_counter()
-    listings = tenant_listings(warehouse, tenant_id)
+    listings = tenant_listings(warehouse, tenant_id, settings.searches)
     businesses = resolve(listings, settings.max_distance_m)
     now = datetime.now(UTC)
     with warehouse.tenant_transaction(tenant_id) as conn:

@@ -33,6 +33,7 @@ defs = Definitions(
         *load_assets_from_modules(DOMAIN_MODULES),
         analytics.tenant_registry,
         analytics.table_loads,
+        *directory.source_apis,
     ],
     asset_checks=load_asset_checks_from_modules(DOMAIN_MODULES),
     jobs=[directory.directory_refresh_job],

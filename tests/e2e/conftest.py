@@ -48,6 +48,7 @@ def api(platform, materialized):
             ("master", "bizoholic", "admin"),
             ("coreldove", "coreldove", "reader"),
             ("thrillring", "thrillring", "reader"),
+            ("directory", "business_directory", "reader"),
             ("revoked", "coreldove", "reader"),
         ]:
             issued[name], key_id = keys.create(conn, tenant, role, f"e2e {name}")

@@ -45,6 +45,7 @@ def test_ui_shows_the_tenant_sensor_running(dagster_webserver):
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
     assert sensors["tenant_registry_sensor"] == "RUNNING"
     assert sensors["automation_condition_sensor"] == "RUNNING"
+    assert sensors["directory_cache_expiry_sensor"] == "RUNNING"
 
 
 def test_ui_lineage_runs_from_the_registry_through_assets_to_the_mart(dagster_webserver):
@@ -62,3 +63,9 @@ def test_ui_lineage_runs_from_the_registry_through_assets_to_the_mart(dagster_we
     assert deps["tenant_profile"] == {"tenant_registry"}
     groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in data["assetNodes"]}
     assert groups["marts/tenant_overview"] == "analytics"
+    # the directory: source APIs -> cache -> master -> staging -> coverage mart
+    assert deps["business_cache"] == {"tenant_registry", "nominatim_api", "locationiq_api", "overpass_api"}
+    assert deps["businesses_master"] == {"business_cache"}
+    assert deps["staging/stg_businesses"] == {"businesses_master"}
+    assert "staging/stg_businesses" in deps["marts/directory_coverage"]
+    assert groups["business_cache"] == groups["businesses_master"] == "directory"

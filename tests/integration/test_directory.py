@@ -202,6 +202,8 @@ def test_businesses_that_vanish_are_kept_as_missing_and_can_reappear(platform, d
     assert dict(status) == {"missing": 12}
     _set_searches(platform, edge_tenant, [("tacos", "San Antonio, TX")])
     assert _run(platform, dagster_instance, edge_tenant).success
+    # the tacos entry was still fresh: added back, it is served from the cache
+    assert _metadata(dagster_instance, CACHE, edge_tenant)["cache_hits"] == 1
     events = dict(
         _query(platform, edge_tenant, "SELECT event, count(*) FROM core.businesses_history GROUP BY 1")
     )
@@ -215,15 +217,16 @@ def test_businesses_that_vanish_are_kept_as_missing_and_can_reappear(platform, d
 def test_reparse_rebuilds_entries_from_raw_answers_without_api_calls(platform, dagster_instance, edge_tenant):
     _set_searches(platform, edge_tenant, [("tacos", "San Antonio, TX")])
     assert _run(platform, dagster_instance, edge_tenant).success
-    good = _query(platform, edge_tenant, "SELECT results, fetched_at FROM core.business_cache")[0]
+    tacos = "FROM core.business_cache WHERE search_query = 'tacos'"
+    good = _query(platform, edge_tenant, f"SELECT results, fetched_at {tacos}")[0]
     with psycopg.connect(platform.writer_url) as conn, conn.transaction():
         set_tenant(conn, edge_tenant)  # what an old, buggy parser might have left behind
-        conn.execute("UPDATE core.business_cache SET results = '[]', result_count = 0")
+        conn.execute(
+            "UPDATE core.business_cache SET results = '[]', result_count = 0 WHERE search_query = 'tacos'"
+        )
     raw_before = _query(platform, edge_tenant, "SELECT count(*) FROM raw.directory_api_responses")[0][0]
     assert _run(platform, dagster_instance, edge_tenant, config={"reparse": True}).success
-    rebuilt = _query(
-        platform, edge_tenant, "SELECT results, fetched_at, result_count FROM core.business_cache"
-    )[0]
+    rebuilt = _query(platform, edge_tenant, f"SELECT results, fetched_at, result_count {tacos}")[0]
     assert rebuilt[0] == good[0] and rebuilt[1] == good[1] and rebuilt[2] == 12
     assert (
         _query(platform, edge_tenant, "SELECT count(*) FROM raw.directory_api_responses")[0][0] == raw_before
@@ -235,10 +238,13 @@ def test_blocking_check_keeps_bad_listings_out_of_the_master(platform, dagster_i
     assert _run(platform, dagster_instance, edge_tenant).success
     with psycopg.connect(platform.writer_url) as conn, conn.transaction():
         set_tenant(conn, edge_tenant)
-        results = conn.execute("SELECT results FROM core.business_cache").fetchone()[0]
+        tacos = "FROM core.business_cache WHERE search_query = 'tacos'"
+        results = conn.execute(f"SELECT results {tacos}").fetchone()[0]
         results[0]["lat"] = 123.4
         results[1]["name"] = ""
-        conn.execute("UPDATE core.business_cache SET results = %s", (Jsonb(results),))
+        conn.execute(
+            "UPDATE core.business_cache SET results = %s WHERE search_query = 'tacos'", (Jsonb(results),)
+        )
     master_before = _query(platform, edge_tenant, "SELECT business_id, lat FROM core.businesses_master")
     result = _run(platform, dagster_instance, edge_tenant)
     assert not result.success

@@ -1,0 +1,147 @@
+"""Business Directory reads: the tenant's businesses master, searchable by text, category and
+distance. Every listing carries its attribution: the data is © OpenStreetMap contributors
+(ODbL), which must be credited wherever it is shown."""
+
+import math
+import re
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from ml.directory.normalize import CATEGORIES, normalize_name
+from serving.auth import TenantScope
+from serving.errors import ERROR_RESPONSES, ApiError
+from serving.pagination import Page, PageParams, order_by, page_params, paged
+from serving.responses import json_response
+
+router = APIRouter(prefix="/api/brain/directory", tags=["directory"], responses=ERROR_RESPONSES)
+
+Category = Enum("Category", {c: c for c in CATEGORIES}, type=str)
+Status = Enum("Status", {s: s for s in ("active", "missing", "all")}, type=str)
+SORTABLE = ("name", "category", "city", "last_seen", "first_seen", "distance_m")
+NEAR_PATTERN = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+EARTH_RADIUS_M = 6_371_008.8
+METRES_PER_DEGREE = 111_320.0
+MAX_RADIUS_KM = 100.0
+
+
+class Business(BaseModel):
+    tenant_id: str
+    business_id: str
+    name: str
+    category: str
+    subcategory: str
+    cuisine: list[str] | None
+    lat: float
+    lon: float
+    street: str | None
+    housenumber: str | None
+    postcode: str | None
+    city: str | None
+    state: str | None
+    country_code: str | None
+    phone: str | None
+    website: str | None
+    email: str | None
+    opening_hours: dict | None
+    opening_hours_raw: str | None
+    sources: list[str]
+    status: str
+    first_seen: datetime
+    last_seen: datetime
+    verified_at: datetime | None
+    attribution: str
+    distance_m: float | None
+
+
+_COLUMNS = ", ".join(f for f in Business.model_fields if f != "distance_m")
+# Haversine in SQL, the same formula as ml.directory.normalize.distance_m.
+_DISTANCE = (
+    f"{EARTH_RADIUS_M} * 2 * asin(sqrt(power(sin(radians(lat - %s) / 2), 2)"
+    " + cos(radians(%s)) * cos(radians(lat)) * power(sin(radians(lon - %s) / 2), 2)))"
+)
+
+
+def parse_near(near: str) -> tuple[float, float]:
+    match = NEAR_PATTERN.match(near)
+    lat, lon = (float(match.group(1)), float(match.group(2))) if match else (None, None)
+    if lat is None or not -90 <= lat <= 90 or not -180 <= lon <= 180:
+        raise ApiError(422, f"near: expected 'lat,lon' in degrees (e.g. 30.2672,-97.7431), got {near!r}")
+    return lat, lon
+
+
+@router.get(
+    "/businesses",
+    response_model=Page[Business],
+    summary="The tenant's businesses: text query, category, distance from a point, paging",
+)
+async def list_businesses(
+    request: Request,
+    scope: TenantScope,
+    page: Annotated[PageParams, Depends(page_params)],
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text in the name, or a cuisine/subcategory")
+    ] = None,
+    category: Annotated[Category | None, Query(description="Top-level category")] = None,
+    city: Annotated[str | None, Query(max_length=120, description="City, exact (case-insensitive)")] = None,
+    near: Annotated[
+        str | None, Query(max_length=60, description="'lat,lon': only businesses around it")
+    ] = None,
+    radius_km: Annotated[
+        float | None, Query(gt=0, le=MAX_RADIUS_KM, description="Radius around `near` in km (default 5)")
+    ] = None,
+    status: Annotated[
+        Status, Query(description="active (default), missing (gone from the sources) or all")
+    ] = (Status.active),
+    sort: Annotated[
+        str | None,
+        Query(description=f"Comma-separated, '-' for descending: {', '.join(SORTABLE)}", max_length=200),
+    ] = None,
+):
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status is not Status.all:
+        clauses.append("status = %s")
+        params.append(status.value)
+    if q is not None and q.strip():
+        key = normalize_name(q)
+        if not key:
+            raise ApiError(422, "q: the query has no letters or digits to search for")
+        clauses.append("(name_key LIKE %s OR subcategory = %s OR %s = ANY(cuisine))")
+        params += [f"%{key}%", q.strip().lower(), q.strip().lower()]
+    if category is not None:
+        clauses.append("category = %s")
+        params.append(category.value)
+    if city is not None:
+        clauses.append("lower(city) = lower(%s)")
+        params.append(city.strip())
+    distance_select, distance_params = "NULL::float8 AS distance_m", []
+    if near is not None:
+        lat, lon = parse_near(near)
+        radius_m = (radius_km or 5.0) * 1000
+        # A bounding box first (indexed on tenant_id, lat, lon), the exact distance second.
+        dlat = radius_m / METRES_PER_DEGREE
+        dlon = radius_m / (METRES_PER_DEGREE * max(0.01, math.cos(math.radians(lat))))
+        clauses.append(f"lat BETWEEN %s AND %s AND lon BETWEEN %s AND %s AND {_DISTANCE} <= %s")
+        params += [lat - dlat, lat + dlat, lon - dlon, lon + dlon, lat, lat, lon, radius_m]
+        distance_select, distance_params = f"round(({_DISTANCE})::numeric, 1) AS distance_m", [lat, lat, lon]
+    elif radius_km is not None:
+        raise ApiError(422, "radius_km needs near=lat,lon")
+    if sort and "distance_m" in sort and near is None:
+        raise ApiError(422, "sort by distance_m needs near=lat,lon")
+    default_sort = "distance_m,name" if near is not None else "name"
+    where = " AND ".join(clauses) or "true"
+    rows = await request.app.state.db.fetch(
+        scope.tenant_id,
+        f"""SELECT {_COLUMNS}, {distance_select}, count(*) OVER () AS _total
+              FROM core.businesses_master WHERE {where}
+             ORDER BY {order_by(sort, SORTABLE, default_sort)}, business_id LIMIT %s OFFSET %s""",
+        [*distance_params, *params, page.limit, page.offset],
+    )
+    total = rows[0]["_total"] if rows else 0
+    for row in rows:
+        del row["_total"]
+    return json_response(paged(rows, page, total))
