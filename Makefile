@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench bench-foundation bench-api clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api bench-directory clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
@@ -34,7 +34,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: bench-foundation bench-api
+bench: bench-foundation bench-api bench-directory
 
 bench-foundation: install
 	$(BIN)/python -m bench.foundation --cold-install
@@ -48,3 +48,6 @@ lint: install
 clean-data:
 	-$(BIN)/bizosaas db stop
 	rm -rf .data
+
+bench-directory: install
+	$(BIN)/python -m bench.directory

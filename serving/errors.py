@@ -68,7 +68,24 @@ ERROR_RESPONSES = {
 }
 
 
+class RejectNulInQuery:
+    """Postgres text cannot hold NUL characters, so a query string carrying one could only
+    fail deep in a route; it is a 422 here, before routing, for every route at once."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
+            response = error_response(422, "query parameters may not contain NUL (%00) characters")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(RejectNulInQuery)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
         return error_response(exc.status, exc.message, exc.code, headers=exc.headers)
