@@ -41,6 +41,7 @@ from pydantic import Field
 from ml.directory.listings import attribution, build_listings, osm_refs_of
 from ml.directory.merge import DEFAULT_MAX_DISTANCE_M, reconcile, resolve
 from ml.directory.normalize import E164_PATTERN, WEBSITE_PATTERN
+from ml.directory.search import business_words, facet_counts
 from orchestration.api_limits import ApiLedger, BudgetExhaustedError
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.metadata import preview_table
@@ -52,6 +53,8 @@ from orchestration.warehouse import WarehouseResource, append_rows, write_partit
 CACHE_TABLE = "core.business_cache"
 MASTER_TABLE = "core.businesses_master"
 HISTORY_TABLE = "core.businesses_history"
+WORDS_TABLE = "core.business_words"
+FACETS_TABLE = "core.business_facets"
 RAW_TABLE = "raw.directory_api_responses"
 SOURCES = ("nominatim", "locationiq", "overpass")
 
@@ -535,6 +538,27 @@ def businesses_master(context: AssetExecutionContext, warehouse: WarehouseResour
             row["opening_hours"] = Jsonb(row["opening_hours"]) if row["opening_hours"] is not None else None
         written = write_partition(
             conn, tenant_id, MASTER_TABLE, rows, columns=MASTER_COLUMNS, run_id=context.run.run_id
+        )
+        # What the API searches and totals by, consistent with the rows they describe.
+        write_partition(
+            conn,
+            tenant_id,
+            WORDS_TABLE,
+            [
+                {"word": w, "business_id": r["business_id"]}
+                for r in reconciled.rows
+                for w in business_words(r)
+            ],
+            columns=("word", "business_id"),
+            run_id=context.run.run_id,
+        )
+        write_partition(
+            conn,
+            tenant_id,
+            FACETS_TABLE,
+            facet_counts(reconciled.rows),
+            columns=("status", "category", "city_key", "businesses"),
+            run_id=context.run.run_id,
         )
         append_rows(
             conn,

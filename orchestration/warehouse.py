@@ -199,6 +199,8 @@ def _insert_rows(conn, target, columns, rows, tenant_id, partition) -> int:
             target, cols=column_list
         )
     )
+    # Gone now, not at commit: the same transaction may write further partitions.
+    conn.execute("DROP TABLE _partition_stage")
     return count
 
 

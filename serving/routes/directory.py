@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from ml.directory.normalize import CATEGORIES, normalize_name
+from ml.directory.normalize import CATEGORIES
+from ml.directory.search import city_key, prefix_range, query_words
 from serving.auth import TenantScope
 from serving.errors import ERROR_RESPONSES, ApiError
 from serving.pagination import Page, PageParams, order_by, page_params, paged
@@ -83,7 +84,8 @@ async def list_businesses(
     scope: TenantScope,
     page: Annotated[PageParams, Depends(page_params)],
     q: Annotated[
-        str | None, Query(max_length=200, description="Text in the name, or a cuisine/subcategory")
+        str | None,
+        Query(max_length=200, description="Words that start words of the name, subcategory or cuisine"),
     ] = None,
     category: Annotated[Category | None, Query(description="Top-level category")] = None,
     city: Annotated[str | None, Query(max_length=120, description="City, exact (case-insensitive)")] = None,
@@ -103,21 +105,36 @@ async def list_businesses(
 ):
     clauses: list[str] = []
     params: list[Any] = []
+    facets: list[str] = []  # the same filters on core.business_facets, for the total
+    facet_params: list[Any] = []
+    if not (scope.principal.is_master and scope.tenant_id == scope.principal.tenant_id):
+        # RLS already limits the rows to this one tenant; saying so lets Postgres use the
+        # (tenant_id, ...) indexes instead of filtering every readable row.
+        clauses.append("tenant_id = %s")
+        params.append(scope.tenant_id)
     if status is not Status.all:
         clauses.append("status = %s")
         params.append(status.value)
-    if q is not None and q.strip():
-        key = normalize_name(q)
-        if not key:
-            raise ApiError(422, "q: the query has no letters or digits to search for")
-        clauses.append("(name_key LIKE %s OR subcategory = %s OR %s = ANY(cuisine))")
-        params += [f"%{key}%", q.strip().lower(), q.strip().lower()]
     if category is not None:
         clauses.append("category = %s")
         params.append(category.value)
+    facets, facet_params = list(clauses), list(params)
     if city is not None:
-        clauses.append("lower(city) = lower(%s)")
-        params.append(city.strip())
+        clauses.append("lower(city) = %s")
+        facets.append("city_key = %s")
+        params.append(city_key(city))
+        facet_params.append(city_key(city))
+    if q is not None and q.strip():
+        words = query_words(q)
+        if not words:
+            raise ApiError(422, "q: the query has no letters or digits to search for")
+        # Every word must start a word of the name, subcategory or cuisine.
+        for word in words:
+            clauses.append(
+                "(tenant_id, business_id) IN (SELECT tenant_id, business_id FROM core.business_words"
+                " WHERE word >= %s AND word < %s)"
+            )
+            params += list(prefix_range(word))
     distance_select, distance_params = "NULL::float8 AS distance_m", []
     if near is not None:
         lat, lon = parse_near(near)
@@ -134,14 +151,29 @@ async def list_businesses(
         raise ApiError(422, "sort by distance_m needs near=lat,lon")
     default_sort = "distance_m,name" if near is not None else "name"
     where = " AND ".join(clauses) or "true"
+    if q is None and near is None:
+        # Plain filters: the total comes from the facet counts written with the master.
+        total_sql = (
+            f"SELECT coalesce(sum(businesses), 0)::bigint FROM core.business_facets"
+            f" WHERE {' AND '.join(facets) or 'true'}"
+        )
+        total_params = facet_params
+    else:
+        total_sql, total_params = f"SELECT count(*) FROM core.businesses_master WHERE {where}", params
+    # The total is a scalar subquery (computed once), not a window over the page query, which
+    # would drag every matching row through the sort.
     rows = await request.app.state.db.fetch(
         scope.tenant_id,
-        f"""SELECT {_COLUMNS}, {distance_select}, count(*) OVER () AS _total
+        f"""SELECT {_COLUMNS}, {distance_select}, ({total_sql}) AS _total
               FROM core.businesses_master WHERE {where}
              ORDER BY {order_by(sort, SORTABLE, default_sort)}, business_id LIMIT %s OFFSET %s""",
-        [*distance_params, *params, page.limit, page.offset],
+        [*distance_params, *total_params, *params, page.limit, page.offset],
     )
-    total = rows[0]["_total"] if rows else 0
+    if rows:
+        total = rows[0]["_total"]
+    else:  # past the last page, or nothing matches: the total alone
+        counted = await request.app.state.db.fetch(scope.tenant_id, f"{total_sql}", total_params)
+        total = next(iter(counted[0].values()))
     for row in rows:
         del row["_total"]
     return json_response(paged(rows, page, total))

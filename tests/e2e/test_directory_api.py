@@ -31,6 +31,12 @@ def test_text_category_and_paging(api):
     assert not {r["business_id"] for r in first["data"]} & {r["business_id"] for r in second["data"]}
     portland = get(api, BUSINESSES, "directory", city="portland").json()
     assert portland["page"]["total"] == 11
+    past_the_end = get(api, BUSINESSES, "directory", offset=500).json()
+    assert past_the_end["data"] == [] and past_the_end["page"]["total"] == 31
+    # words match the start of words in the name, the subcategory or the cuisine
+    dentists = get(api, BUSINESSES, "directory", q="dent").json()
+    assert dentists["page"]["total"] >= 11 and all(r["category"] == "health" for r in dentists["data"])
+    assert get(api, BUSINESSES, "directory", q="torchy").json()["page"]["total"] == 1
 
 
 def test_near_filters_by_distance_and_sorts_nearest_first(api):

@@ -4,7 +4,9 @@
 with named_tables (table_name, domain) as (
     values
         ('core.business_cache', 'directory'),
-        ('core.businesses_master', 'directory')
+        ('core.businesses_master', 'directory'),
+        ('core.business_words', 'directory'),
+        ('core.business_facets', 'directory')
 )
 
 select
