@@ -39,7 +39,7 @@ from psycopg.types.json import Jsonb
 from pydantic import Field
 
 from ml.directory.listings import attribution, build_listings, osm_refs_of
-from ml.directory.merge import DEFAULT_MAX_DISTANCE_M, reconcile, resolve
+from ml.directory.merge import DEFAULT_MAX_DISTANCE_M, Reconciled, reconcile, resolve
 from ml.directory.normalize import E164_PATTERN, WEBSITE_PATTERN
 from ml.directory.search import business_words, facet_counts
 from orchestration.api_limits import ApiLedger, BudgetExhaustedError
@@ -506,6 +506,32 @@ MASTER_COLUMNS = (
 )
 
 
+def write_master(conn, tenant_id: str, reconciled: Reconciled, run_id: str | None) -> int:
+    """The tenant's new master, the words and facet counts the API reads it by, and the
+    history events, all in the caller's transaction: they can never disagree."""
+    rows = [
+        {
+            **row,
+            "dagster_run_id": run_id,
+            "opening_hours": Jsonb(row["opening_hours"]) if row["opening_hours"] is not None else None,
+        }
+        for row in reconciled.rows
+    ]
+    written = write_partition(conn, tenant_id, MASTER_TABLE, rows, columns=MASTER_COLUMNS, run_id=run_id)
+    words = [{"word": w, "business_id": r["business_id"]} for r in reconciled.rows for w in business_words(r)]
+    write_partition(conn, tenant_id, WORDS_TABLE, words, columns=("word", "business_id"), run_id=run_id)
+    write_partition(
+        conn,
+        tenant_id,
+        FACETS_TABLE,
+        facet_counts(reconciled.rows),
+        columns=("status", "category", "city_key", "businesses"),
+        run_id=run_id,
+    )
+    append_rows(conn, tenant_id, HISTORY_TABLE, [{**e, "dagster_run_id": run_id} for e in reconciled.events])
+    return written
+
+
 @asset(
     partitions_def=directory_partitions,
     group_name="directory",
@@ -533,39 +559,7 @@ def businesses_master(context: AssetExecutionContext, warehouse: WarehouseResour
                 f"SELECT * FROM {MASTER_TABLE} WHERE tenant_id = %s", (tenant_id,)
             ).fetchall()
         reconciled = reconcile(businesses, previous, now)
-        rows = [{**row, "dagster_run_id": context.run.run_id} for row in reconciled.rows]
-        for row in rows:
-            row["opening_hours"] = Jsonb(row["opening_hours"]) if row["opening_hours"] is not None else None
-        written = write_partition(
-            conn, tenant_id, MASTER_TABLE, rows, columns=MASTER_COLUMNS, run_id=context.run.run_id
-        )
-        # What the API searches and totals by, consistent with the rows they describe.
-        write_partition(
-            conn,
-            tenant_id,
-            WORDS_TABLE,
-            [
-                {"word": w, "business_id": r["business_id"]}
-                for r in reconciled.rows
-                for w in business_words(r)
-            ],
-            columns=("word", "business_id"),
-            run_id=context.run.run_id,
-        )
-        write_partition(
-            conn,
-            tenant_id,
-            FACETS_TABLE,
-            facet_counts(reconciled.rows),
-            columns=("status", "category", "city_key", "businesses"),
-            run_id=context.run.run_id,
-        )
-        append_rows(
-            conn,
-            tenant_id,
-            HISTORY_TABLE,
-            [{**event, "dagster_run_id": context.run.run_id} for event in reconciled.events],
-        )
+        written = write_master(conn, tenant_id, reconciled, context.run.run_id)
     elapsed = time.perf_counter() - started
     active = [r for r in reconciled.rows if r["status"] == "active"]
 
