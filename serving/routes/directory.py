@@ -107,7 +107,8 @@ async def list_businesses(
     params: list[Any] = []
     facets: list[str] = []  # the same filters on core.business_facets, for the total
     facet_params: list[Any] = []
-    if not (scope.principal.is_master and scope.tenant_id == scope.principal.tenant_id):
+    single_tenant = not (scope.principal.is_master and scope.tenant_id == scope.principal.tenant_id)
+    if single_tenant:
         # RLS already limits the rows to this one tenant; saying so lets Postgres use the
         # (tenant_id, ...) indexes instead of filtering every readable row.
         clauses.append("tenant_id = %s")
@@ -129,12 +130,13 @@ async def list_businesses(
         if not words:
             raise ApiError(422, "q: the query has no letters or digits to search for")
         # Every word must start a word of the name, subcategory or cuisine.
+        words_tenant = "tenant_id = %s AND " if single_tenant else ""
         for word in words:
             clauses.append(
                 "(tenant_id, business_id) IN (SELECT tenant_id, business_id FROM core.business_words"
-                " WHERE word >= %s AND word < %s)"
+                f" WHERE {words_tenant}word >= %s AND word < %s)"
             )
-            params += list(prefix_range(word))
+            params += [scope.tenant_id, *prefix_range(word)] if single_tenant else list(prefix_range(word))
     distance_select, distance_params = "NULL::float8 AS distance_m", []
     if near is not None:
         lat, lon = parse_near(near)
