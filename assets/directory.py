@@ -47,6 +47,7 @@ from orchestration.directory_sources import LocationIQResource, NominatimResourc
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
 from orchestration.quality import validate
+from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
 from orchestration.warehouse import WarehouseResource, append_rows, write_partition
 
@@ -96,30 +97,52 @@ class DirectorySettings:
 
 
 def directory_settings(tenant_id: str, settings: dict[str, Any]) -> DirectorySettings:
-    """The tenant's directory settings, or a Failure that says which entry is wrong."""
+    """The tenant's directory settings, or a Failure that names the wrong key."""
+
+    def fail(key: str, expected: str, got: Any) -> Failure:
+        return Failure(
+            f"tenant {tenant_id!r}: settings.directory.{key} must be {expected} (got {got!r}); "
+            "fix the tenant's settings (tenants.yaml or `bizosaas tenants add ... --settings`)"
+        )
+
     directory = settings.get("directory") or {}
+    if not isinstance(directory, dict):
+        raise fail("", "an object", directory)
+    entries = directory.get("searches") or []
+    if not isinstance(entries, list):
+        raise fail("searches", "a list of {query, location}", entries)
     searches = []
-    for index, entry in enumerate(directory.get("searches") or []):
-        query = str((entry or {}).get("query") or "").strip()
-        location = str((entry or {}).get("location") or "").strip()
+    for index, entry in enumerate(entries):
+        query = str(entry.get("query") or "").strip() if isinstance(entry, dict) else ""
+        location = str(entry.get("location") or "").strip() if isinstance(entry, dict) else ""
         if not query or not location:
-            raise Failure(
-                f"tenant {tenant_id!r}: settings.directory.searches[{index}] needs a non-empty "
-                f"`query` and `location` (got {entry!r}); fix it with `bizosaas tenants add`"
-            )
+            raise fail(f"searches[{index}]", "an object with a non-empty query and location", entry)
         searches.append(Search(query, location))
+
+    def number(key: str, default: float, minimum: float) -> float:
+        value = directory.get(key, default)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise fail(key, f"a number >= {minimum:g}", value) from None
+        if number < minimum:
+            raise fail(key, f"a number >= {minimum:g}", value)
+        return number
+
     return DirectorySettings(
         searches=tuple(dict.fromkeys(searches)),
-        cache_ttl=timedelta(hours=float(directory.get("cache_ttl_hours", 168))),
-        fallback_below=int(directory.get("fallback_below", 10)),
-        max_distance_m=float(directory.get("max_distance_m", DEFAULT_MAX_DISTANCE_M)),
+        cache_ttl=timedelta(hours=number("cache_ttl_hours", 168, 1)),
+        fallback_below=int(number("fallback_below", 10, 0)),
+        max_distance_m=number("max_distance_m", DEFAULT_MAX_DISTANCE_M, 0),
     )
 
 
 def load_directory_settings(warehouse: WarehouseResource, tenant_id: str) -> DirectorySettings:
-    rows = warehouse.query(tenant_id, "SELECT settings FROM core.tenants WHERE tenant_id = %s", (tenant_id,))
+    rows = warehouse.query(
+        tenant_id, "SELECT settings, status FROM core.tenants WHERE tenant_id = %s", (tenant_id,)
+    )
     if not rows:
-        raise Failure(f"tenant {tenant_id!r} is not in the registry")
+        raise Failure(f"tenant {tenant_id!r} is not in the registry (or is offboarded)")
     return directory_settings(tenant_id, rows[0]["settings"])
 
 
@@ -191,8 +214,9 @@ class SearchFetcher:
             result = self.locationiq.search(
                 self.clients["locationiq"], search.text, before_attempt=before_attempt, attempts=attempts
             )
-        except BudgetExhaustedError as exc:
-            # The primary's answer still stands; the fallback waits for tomorrow's budget.
+        except (BudgetExhaustedError, SourceError) as exc:
+            # The primary's answer still stands: a spent budget, a refused key or a LocationIQ
+            # outage costs the fallback's extra results, not the search.
             self.skipped_fallbacks.append(f"{search.text}: {exc}")
             return None
         accepted.append(attempts[-1])
@@ -236,8 +260,9 @@ def _store_attempts(warehouse, tenant_id: str, search: Search, attempts: list[At
 def _reparse(warehouse, tenant_id: str, response_ids: list[int]) -> FetchedSearch:
     rows = warehouse.query(
         tenant_id,
-        f"SELECT source, status, body FROM {RAW_TABLE} WHERE response_id = ANY(%s) ORDER BY response_id",
-        (response_ids,),
+        f"""SELECT source, status, body FROM {RAW_TABLE}
+             WHERE tenant_id = %s AND response_id = ANY(%s) ORDER BY response_id""",
+        (tenant_id, response_ids),
     )
     by_source: dict[str, list[Any]] = {s: [] for s in SOURCES}
     for row in rows:
@@ -316,7 +341,8 @@ def business_cache(
         for r in warehouse.query(
             tenant_id,
             f"""SELECT search_query, search_location, fetched_at, expires_at, response_ids, api_calls
-                  FROM {CACHE_TABLE}""",
+                  FROM {CACHE_TABLE} WHERE tenant_id = %s""",
+            (tenant_id,),
         )
     }
     now = datetime.now(UTC)
@@ -350,7 +376,7 @@ def business_cache(
                 attempts: list[Attempt] = []
                 try:
                     fetched = fetcher.fetch(search, attempts)
-                except SourceError as exc:
+                except (SourceError, UnrecordedRequestError) as exc:
                     failures.append(f"{search.text}: {exc}")
                     context.log.error(f"search {search.text!r} failed: {exc}")
                     continue
@@ -423,17 +449,19 @@ def _drop_unconfigured(warehouse, tenant_id: str, searches: tuple[Search, ...]) 
         return cursor.rowcount
 
 
-def tenant_listings(warehouse, tenant_id: str, searches: tuple[Search, ...]) -> list[dict]:
+def tenant_listings(conn, tenant_id: str, searches: tuple[Search, ...]) -> list[dict]:
     """Every cached listing of the tenant's configured searches, tagged with its search and
-    fetch time."""
+    fetch time. `conn` is a transaction with the tenant set; the explicit tenant filter matters
+    for a master tenant, which may read (but must not merge) its clients' entries."""
     listings = []
-    for row in warehouse.query(
-        tenant_id,
+    rows = conn.cursor(row_factory=dict_row).execute(
         f"""SELECT search_query, search_location, results, fetched_at FROM {CACHE_TABLE}
-             WHERE (search_query, search_location) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+             WHERE tenant_id = %s
+               AND (search_query, search_location) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
              ORDER BY 1, 2""",
-        ([s.query for s in searches], [s.location for s in searches]),
-    ):
+        (tenant_id, [s.query for s in searches], [s.location for s in searches]),
+    )
+    for row in rows:
         label = f"{row['search_query']} in {row['search_location']}"
         for listing in row["results"]:
             listings.append({**listing, "searches": [label], "seen_at": row["fetched_at"]})
@@ -453,9 +481,9 @@ def business_cache_listings_valid(context: AssetCheckExecutionContext, warehouse
     if tenant_id is None:
         return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
     searches = load_directory_settings(warehouse, tenant_id).searches
-    frame = pd.DataFrame(
-        tenant_listings(warehouse, tenant_id, searches), columns=["osm_ref", "name", "lat", "lon", "licence"]
-    )
+    with warehouse.tenant_transaction(tenant_id) as conn:
+        listings = tenant_listings(conn, tenant_id, searches)
+    frame = pd.DataFrame(listings, columns=["osm_ref", "name", "lat", "lon", "licence"])
     return validate(
         "business_cache_listings",
         frame,
@@ -548,12 +576,13 @@ def businesses_master(context: AssetExecutionContext, warehouse: WarehouseResour
     tenant_id = context.partition_key
     settings = load_directory_settings(warehouse, tenant_id)
     started = time.perf_counter()
-    listings = tenant_listings(warehouse, tenant_id, settings.searches)
-    businesses = resolve(listings, settings.max_distance_m)
     now = datetime.now(UTC)
     with warehouse.tenant_transaction(tenant_id) as conn:
-        # Two runs for one tenant must not reconcile against the same previous master.
+        # Two runs for one tenant must not reconcile against the same previous master, and the
+        # listings are read under the lock too, so an older run cannot overwrite a newer master.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{MASTER_TABLE}:{tenant_id}",))
+        listings = tenant_listings(conn, tenant_id, settings.searches)
+        businesses = resolve(listings, settings.max_distance_m)
         with conn.cursor(row_factory=dict_row) as cur:
             previous = cur.execute(
                 f"SELECT * FROM {MASTER_TABLE} WHERE tenant_id = %s", (tenant_id,)

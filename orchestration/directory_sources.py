@@ -10,9 +10,16 @@ from collections.abc import Callable, Iterable, Sequence
 import httpx
 from pydantic import Field
 
-from orchestration.sources import Attempt, HttpSourceResource, Reject, Retry, json_body, retry_on_status
-
-OSM_TYPES = ("node", "way", "relation")
+from ml.directory.listings import OSM_TYPES
+from orchestration.sources import (
+    Attempt,
+    HttpSourceResource,
+    Reject,
+    Retry,
+    json_body,
+    retry_after_seconds,
+    retry_on_status,
+)
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -137,7 +144,9 @@ def _classify_locationiq(response: httpx.Response) -> list[dict]:
     if status in (401, 403):
         raise Reject(f"LocationIQ refused the key ({message}): check LOCATIONIQ_API_KEY")
     if status == 429:
-        raise Retry(f"HTTP 429 {message}", 1.0)
+        # Per-second and per-minute limits: honour Retry-After when sent, else wait out the window.
+        window = 60.0 if "minute" in message.lower() else 1.0
+        raise Retry(f"HTTP 429 {message}", retry_after_seconds(response) or window)
     retry_on_status(response)
     raise Reject(f"HTTP {status} from locationiq: {message}")
 

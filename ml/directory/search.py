@@ -32,9 +32,18 @@ def query_words(query: str) -> list[str]:
     return list(dict.fromkeys(normalize_name(query).split()))[:MAX_QUERY_WORDS]
 
 
-def prefix_range(word: str) -> tuple[str, str]:
-    """[low, high) bounds of every string starting with `word`, in code-point (C) order."""
-    return word, word[:-1] + chr(ord(word[-1]) + 1)
+def prefix_range(word: str) -> tuple[str, str | None]:
+    """[low, high) bounds of every string starting with `word`, in code-point (C) order;
+    high is None when nothing sorts after the prefix (it ends in the last code point)."""
+    stem = word
+    while stem:
+        following = ord(stem[-1]) + 1
+        if 0xD800 <= following <= 0xDFFF:  # surrogates cannot be encoded: skip past them
+            following = 0xE000
+        if following <= 0x10FFFF:
+            return word, stem[:-1] + chr(following)
+        stem = stem[:-1]
+    return word, None
 
 
 def city_key(city: str | None) -> str:

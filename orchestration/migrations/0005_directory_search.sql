@@ -29,3 +29,33 @@ GRANT SELECT ON core.business_facets TO bizosaas_serving;
 -- A tenant's businesses already in name order (the API's default listing).
 CREATE INDEX businesses_master_name_idx
     ON core.businesses_master (tenant_id, status, name, business_id);
+
+-- The cache-expiry function (0004) reads the cache as its owner, the migration role. Row-level
+-- security is forced on the cache, so without this policy an owner that is not a superuser
+-- (an external DATABASE_URL) would see no entries and find every search due, every hour.
+CREATE POLICY registry_admin ON core.business_cache FOR SELECT TO CURRENT_USER USING (true);
+
+-- Settings are trimmed by the assets; the function must compare the same values.
+CREATE OR REPLACE FUNCTION core.directory_refresh_due()
+    RETURNS TABLE (tenant_id text, searches int, due int, oldest_due timestamptz,
+                   next_expiry timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, core
+    AS $$
+    WITH wanted AS (
+        SELECT DISTINCT t.tenant_id, btrim(s->>'query') AS search_query,
+               btrim(s->>'location') AS search_location
+          FROM core.tenants t
+          CROSS JOIN LATERAL jsonb_array_elements(
+              CASE WHEN jsonb_typeof(t.settings #> '{directory,searches}') = 'array'
+                   THEN t.settings #> '{directory,searches}' ELSE '[]'::jsonb END) AS s
+         WHERE t.status = 'active' AND 'directory' = ANY (t.domains)
+    )
+    SELECT w.tenant_id, count(*)::int,
+           count(*) FILTER (WHERE c.expires_at IS NULL OR c.expires_at <= now())::int,
+           min(c.expires_at) FILTER (WHERE c.expires_at <= now()),
+           min(c.expires_at) FILTER (WHERE c.expires_at > now())
+      FROM wanted w
+      LEFT JOIN core.business_cache c USING (tenant_id, search_query, search_location)
+     GROUP BY w.tenant_id ORDER BY w.tenant_id
+$$;

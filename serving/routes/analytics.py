@@ -76,13 +76,22 @@ async def directory_coverage(
             scope.tenant_id,
             f"""SELECT {_DIRECTORY_COLUMNS}, count(*) OVER () AS _total FROM marts.directory_coverage
                  WHERE {" AND ".join(clauses)}
-                 ORDER BY {order_by(sort, DIRECTORY_SORTABLE, "-businesses,category,city")}, tenant_id
+                 ORDER BY {order_by(sort, DIRECTORY_SORTABLE, "-businesses,category,city")},
+                          tenant_id, category, city
                  LIMIT %s OFFSET %s""",
             [*params, page.limit, page.offset],
         )
     except psycopg.errors.UndefinedTable:
         raise ApiError(503, "the directory mart is not built yet; run `bizosaas materialize`") from None
-    total = rows[0]["_total"] if rows else 0
+    if rows:
+        total = rows[0]["_total"]
+    else:  # past the last page, or nothing matches: the count alone
+        counted = await request.app.state.db.fetch(
+            scope.tenant_id,
+            f"SELECT count(*) AS n FROM marts.directory_coverage WHERE {' AND '.join(clauses)}",
+            params,
+        )
+        total = counted[0]["n"]
     for row in rows:
         del row["_total"]
     return json_response(paged(rows, page, total))

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from ml.directory.normalize import CATEGORIES
+from ml.directory.normalize import CATEGORIES, EARTH_RADIUS_M
 from ml.directory.search import city_key, prefix_range, query_words
 from serving.auth import TenantScope
 from serving.errors import ERROR_RESPONSES, ApiError
@@ -24,7 +24,6 @@ Category = Enum("Category", {c: c for c in CATEGORIES}, type=str)
 Status = Enum("Status", {s: s for s in ("active", "missing", "all")}, type=str)
 SORTABLE = ("name", "category", "city", "last_seen", "first_seen", "distance_m")
 NEAR_PATTERN = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
-EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE = 111_320.0
 MAX_RADIUS_KM = 100.0
 
@@ -121,7 +120,10 @@ async def list_businesses(
         params.append(category.value)
     facets, facet_params = list(clauses), list(params)
     if city is not None:
-        clauses.append("lower(city) = %s")
+        if not city_key(city):
+            raise ApiError(422, "city: must not be blank")
+        # The same key as the facet counts: trimmed and lower-cased.
+        clauses.append("lower(btrim(city)) = %s")
         facets.append("city_key = %s")
         params.append(city_key(city))
         facet_params.append(city_key(city))
@@ -132,11 +134,13 @@ async def list_businesses(
         # Every word must start a word of the name, subcategory or cuisine.
         words_tenant = "tenant_id = %s AND " if single_tenant else ""
         for word in words:
+            low, high = prefix_range(word)
             clauses.append(
                 "(tenant_id, business_id) IN (SELECT tenant_id, business_id FROM core.business_words"
-                f" WHERE {words_tenant}word >= %s AND word < %s)"
+                f" WHERE {words_tenant}word >= %s{' AND word < %s' if high is not None else ''})"
             )
-            params += [scope.tenant_id, *prefix_range(word)] if single_tenant else list(prefix_range(word))
+            params += [scope.tenant_id] if single_tenant else []
+            params += [low] if high is None else [low, high]
     distance_select, distance_params = "NULL::float8 AS distance_m", []
     if near is not None:
         lat, lon = parse_near(near)
@@ -168,7 +172,8 @@ async def list_businesses(
         scope.tenant_id,
         f"""SELECT {_COLUMNS}, {distance_select}, ({total_sql}) AS _total
               FROM core.businesses_master WHERE {where}
-             ORDER BY {order_by(sort, SORTABLE, default_sort)}, business_id LIMIT %s OFFSET %s""",
+             ORDER BY {order_by(sort, SORTABLE, default_sort)}, tenant_id, business_id
+             LIMIT %s OFFSET %s""",
         [*distance_params, *total_params, *params, page.limit, page.offset],
     )
     if rows:

@@ -37,6 +37,10 @@ def test_text_category_and_paging(api):
     dentists = get(api, BUSINESSES, "directory", q="dent").json()
     assert dentists["page"]["total"] >= 11 and all(r["category"] == "health" for r in dentists["data"])
     assert get(api, BUSINESSES, "directory", q="torchy").json()["page"]["total"] == 1
+    # characters at the edges of Unicode are searched for, not a server error
+    for edge in ("\U0010ffff", "a\ud7ff", "z\U0010ffff"):
+        response = get(api, BUSINESSES, "directory", q=edge)
+        assert response.status_code == 200 and response.json()["page"]["total"] == 0
 
 
 def test_near_filters_by_distance_and_sorts_nearest_first(api):
@@ -65,6 +69,7 @@ def test_near_filters_by_distance_and_sorts_nearest_first(api):
         {"sort": "phone; DROP TABLE core.businesses_master"},
         {"q": "!!!"},
         {"limit": 0},
+        {"city": "  "},
     ],
 )
 def test_bad_parameters_are_clear_422s(api, params):
@@ -89,4 +94,6 @@ def test_coverage_mart_by_category_and_city(api):
     portland = get(api, COVERAGE, "directory", city="Portland").json()["data"]
     assert sum(r["businesses"] for r in portland) == 11
     assert get(api, COVERAGE, "thrillring").json()["page"]["total"] == 0
+    past_the_end = get(api, COVERAGE, "directory", offset=500).json()
+    assert past_the_end["data"] == [] and past_the_end["page"]["total"] == body["page"]["total"]
     assert_error(get(api, COVERAGE, "directory", sort="nope"), 422)

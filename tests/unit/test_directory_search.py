@@ -41,3 +41,11 @@ def test_facet_counts_group_status_category_and_city():
         {"status": "missing", "category": "health", "city_key": "portland", "businesses": 1},
     ]
     assert city_key(None) == ""
+
+
+def test_prefix_range_at_the_edges_of_unicode():
+    # the next code point after U+D7FF is a surrogate, which cannot be encoded: skip to U+E000
+    assert prefix_range("a\ud7ff") == ("a\ud7ff", "a\ue000")
+    # nothing sorts after U+10FFFF: the bound moves to the previous character, or disappears
+    assert prefix_range("a\U0010ffff") == ("a\U0010ffff", "b")
+    assert prefix_range("\U0010ffff") == ("\U0010ffff", None)

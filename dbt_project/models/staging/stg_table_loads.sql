@@ -3,7 +3,6 @@
 -- as tenant_profile belong to the 'platform' domain.
 with named_tables (table_name, domain) as (
     values
-        ('core.business_cache', 'directory'),
         ('core.businesses_master', 'directory'),
         ('core.business_words', 'directory'),
         ('core.business_facets', 'directory')
