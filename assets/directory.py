@@ -138,9 +138,7 @@ def directory_settings(tenant_id: str, settings: dict[str, Any]) -> DirectorySet
 
 
 def load_directory_settings(warehouse: WarehouseResource, tenant_id: str) -> DirectorySettings:
-    rows = warehouse.query(
-        tenant_id, "SELECT settings, status FROM core.tenants WHERE tenant_id = %s", (tenant_id,)
-    )
+    rows = warehouse.query(tenant_id, "SELECT settings FROM core.tenants WHERE tenant_id = %s", (tenant_id,))
     if not rows:
         raise Failure(f"tenant {tenant_id!r} is not in the registry (or is offboarded)")
     return directory_settings(tenant_id, rows[0]["settings"])

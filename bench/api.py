@@ -108,6 +108,26 @@ def run_wrk(wrk: str, url: str, key: str, connections: int, seconds: int) -> dic
     return report
 
 
+def measure(wrk: str, url: str, key: str, duration: int, repeat: int, **labels) -> list[dict]:
+    """Warm up, then `repeat` wrk runs at 10 and at 100 connections; one row of medians each."""
+    run_wrk(wrk, url, key, 10, 2)  # warm the pools and caches
+    rows = []
+    for connections in (10, 100):
+        runs = [run_wrk(wrk, url, key, connections, duration) for _ in range(repeat)]
+        row = {
+            **labels,
+            "connections": connections,
+            "rps": round(statistics.median(r["rps"] for r in runs)),
+            "p50_ms": round(statistics.median(r["p50_us"] for r in runs) / 1000, 2),
+            "p95_ms": round(statistics.median(r["p95_us"] for r in runs) / 1000, 2),
+            "p99_ms": round(statistics.median(r["p99_us"] for r in runs) / 1000, 2),
+            "errors": sum(r["socket_errors"] + r["non_2xx"] for r in runs),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
@@ -124,21 +144,7 @@ def main() -> None:
         try:
             for name, path in ENDPOINTS.items():
                 url = f"http://127.0.0.1:{port}{path}"
-                run_wrk(wrk, url, key, 10, 2)  # warm the pools and caches
-                for connections in (10, 100):
-                    runs = [run_wrk(wrk, url, key, connections, args.duration) for _ in range(args.repeat)]
-                    row = {
-                        "config": config,
-                        "endpoint": name,
-                        "connections": connections,
-                        "rps": round(statistics.median(r["rps"] for r in runs)),
-                        "p50_ms": round(statistics.median(r["p50_us"] for r in runs) / 1000, 2),
-                        "p95_ms": round(statistics.median(r["p95_us"] for r in runs) / 1000, 2),
-                        "p99_ms": round(statistics.median(r["p99_us"] for r in runs) / 1000, 2),
-                        "errors": sum(r["socket_errors"] + r["non_2xx"] for r in runs),
-                    }
-                    results.append(row)
-                    print(json.dumps(row), flush=True)
+                results += measure(wrk, url, key, args.duration, args.repeat, config=config, endpoint=name)
         finally:
             stop(api)
 

@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bench.api import ROOT, ensure_wrk, prepare_platform, run_wrk, start_api
+from bench.api import ROOT, ensure_wrk, measure, prepare_platform, start_api
 from orchestration.processes import free_port, stop
 
 CITIES = [
@@ -224,7 +224,6 @@ def refresh(instance, env, fixtures: Path, tenant: str, *, config=None, batch_si
     from orchestration.warehouse import WarehouseResource
 
     common = {"mode": "replay", "fixtures_dir": str(fixtures)}
-    started = time.perf_counter()
     result = materialize(
         [directory.business_cache, directory.businesses_master],
         partition_key=tenant,
@@ -237,7 +236,6 @@ def refresh(instance, env, fixtures: Path, tenant: str, *, config=None, batch_si
         },
         run_config={"ops": {"business_cache": {"config": config}}} if config else None,
     )
-    seconds = time.perf_counter() - started
     assert result.success
     metadata = {}
     for key in ("business_cache", "businesses_master"):
@@ -250,7 +248,7 @@ def refresh(instance, env, fixtures: Path, tenant: str, *, config=None, batch_si
         for e in result.all_events
         if e.event_type_value == "STEP_SUCCESS"
     }
-    return metadata, seconds, step_seconds.get("business_cache", seconds)
+    return metadata, step_seconds["business_cache"]
 
 
 def age_cache(admin_url: str, tenant: str, days: int = 1) -> None:
@@ -282,7 +280,7 @@ def bench_cache_workload(instance, env, admin_url, fixtures, universe, days, req
         searches = list(dict.fromkeys(drawn))
         distinct_daily += len(searches)
         set_searches(admin_url, BENCH_TENANT, searches)
-        metadata, _, _ = refresh(instance, env, fixtures, BENCH_TENANT)
+        metadata, _ = refresh(instance, env, fixtures, BENCH_TENANT)
         cache = metadata["business_cache"]
         hits += cache["cache_hits"]
         misses += cache["cache_misses"]
@@ -311,7 +309,7 @@ def bench_batching(instance, env, admin_url, fixtures, searches):
     set_searches(admin_url, BENCH_TENANT, searches)
     rows = {}
     for label, batch_size in [("batched (shipped, 100 per query)", 100), ("one query per business", 1)]:
-        metadata, _, cache_seconds = refresh(
+        metadata, cache_seconds = refresh(
             instance, env, fixtures, BENCH_TENANT, config={"force_refresh": True}, batch_size=batch_size
         )
         cache = metadata["business_cache"]
@@ -397,7 +395,7 @@ def bench_nominatim_policy(instance, env, admin_url, fixtures, searches):
     set_searches(admin_url, BENCH_TENANT, searches)
     rows = {}
     for label, interval in [("policy on (1 request/s)", 1.0), ("policy off (replay, no spacing)", 0.0)]:
-        metadata, _, cache_seconds = refresh(
+        metadata, cache_seconds = refresh(
             instance, env, fixtures, BENCH_TENANT, config={"force_refresh": True}, min_interval_s=interval
         )
         cache = metadata["business_cache"]
@@ -462,22 +460,9 @@ def bench_api(env, admin_url, key, duration, repeat):
                 assert answer.status_code == 200, answer.text
                 matches = answer.json()["page"]["total"]
                 assert matches > 0 and answer.json()["data"], f"{name}: no rows"
-                run_wrk(wrk, url, key, 10, 2)
-                for connections in (10, 100):
-                    runs = [run_wrk(wrk, url, key, connections, duration) for _ in range(repeat)]
-                    row = {
-                        "config": config,
-                        "endpoint": name,
-                        "connections": connections,
-                        "matches": matches,
-                        "rps": round(statistics.median(r["rps"] for r in runs)),
-                        "p50_ms": round(statistics.median(r["p50_us"] for r in runs) / 1000, 2),
-                        "p95_ms": round(statistics.median(r["p95_us"] for r in runs) / 1000, 2),
-                        "p99_ms": round(statistics.median(r["p99_us"] for r in runs) / 1000, 2),
-                        "errors": sum(r["socket_errors"] + r["non_2xx"] for r in runs),
-                    }
-                    results.append(row)
-                    print(json.dumps(row), flush=True)
+                results += measure(
+                    wrk, url, key, duration, repeat, config=config, endpoint=name, matches=matches
+                )
         finally:
             stop(api)
     with postgres.connect(admin_url, autocommit=True) as conn:

@@ -116,7 +116,7 @@ GRANT SELECT, INSERT, UPDATE ON ops.api_rate_slots, ops.api_daily_usage TO bizos
 -- What the cache-expiry sensor needs across tenants without reading their data: per active
 -- directory tenant, how many of its configured searches are missing from the cache or expired,
 -- since when the oldest has been due (NULL when only never-fetched ones are), and when the
--- next fresh one expires.
+-- next fresh one expires. Settings are trimmed, as the assets trim them.
 CREATE FUNCTION core.directory_refresh_due()
     RETURNS TABLE (tenant_id text, searches int, due int, oldest_due timestamptz,
                    next_expiry timestamptz)
@@ -124,10 +124,12 @@ CREATE FUNCTION core.directory_refresh_due()
     SET search_path = pg_catalog, core
     AS $$
     WITH wanted AS (
-        SELECT t.tenant_id, s->>'query' AS search_query, s->>'location' AS search_location
+        SELECT DISTINCT t.tenant_id, btrim(s->>'query') AS search_query,
+               btrim(s->>'location') AS search_location
           FROM core.tenants t
           CROSS JOIN LATERAL jsonb_array_elements(
-              coalesce(t.settings #> '{directory,searches}', '[]'::jsonb)) AS s
+              CASE WHEN jsonb_typeof(t.settings #> '{directory,searches}') = 'array'
+                   THEN t.settings #> '{directory,searches}' ELSE '[]'::jsonb END) AS s
          WHERE t.status = 'active' AND 'directory' = ANY (t.domains)
     )
     SELECT w.tenant_id, count(*)::int,
@@ -140,3 +142,7 @@ CREATE FUNCTION core.directory_refresh_due()
 $$;
 REVOKE ALL ON FUNCTION core.directory_refresh_due() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION core.directory_refresh_due() TO bizosaas_writer;
+-- The function reads the cache as its owner, the migration role. Row-level security is forced
+-- on the cache, so without this policy an owner that is not a superuser (an external
+-- DATABASE_URL) would see no entries and find every search due, every hour.
+CREATE POLICY registry_admin ON core.business_cache FOR SELECT TO CURRENT_USER USING (true);

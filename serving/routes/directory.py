@@ -104,8 +104,6 @@ async def list_businesses(
 ):
     clauses: list[str] = []
     params: list[Any] = []
-    facets: list[str] = []  # the same filters on core.business_facets, for the total
-    facet_params: list[Any] = []
     single_tenant = not (scope.principal.is_master and scope.tenant_id == scope.principal.tenant_id)
     if single_tenant:
         # RLS already limits the rows to this one tenant; saying so lets Postgres use the
@@ -118,6 +116,7 @@ async def list_businesses(
     if category is not None:
         clauses.append("category = %s")
         params.append(category.value)
+    # The same filters on core.business_facets give the total (up to here the columns agree).
     facets, facet_params = list(clauses), list(params)
     if city is not None:
         if not city_key(city):
