@@ -25,6 +25,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -413,6 +414,7 @@ def load_large_tenant(env, admin_url, instance, n: int) -> tuple[str, int]:
     from assets.directory import write_master
     from ml.directory.merge import reconcile, resolve
     from orchestration import postgres
+    from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
     from orchestration.warehouse import WarehouseResource
     from serving import keys
 
@@ -422,6 +424,14 @@ def load_large_tenant(env, admin_url, instance, n: int) -> tuple[str, int]:
     warehouse = WarehouseResource(database_url=env["BIZOSAAS_WRITER_URL"])
     with warehouse.tenant_transaction(LARGE_TENANT) as conn:
         write_master(conn, LARGE_TENANT, reconciled, "bench")
+    # The coverage mart is dbt's: rebuild it so the API's analytics route sees this tenant too.
+    subprocess.run(
+        [DBT_EXECUTABLE, "build", "--select", "stg_businesses+", "--profiles-dir", "."],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
     with postgres.connect(admin_url, autocommit=True) as conn:
         for table in ("businesses_master", "business_words", "business_facets"):
             conn.execute(f"VACUUM ANALYZE core.{table}")  # fresh statistics and visibility map
