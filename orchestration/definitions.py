@@ -13,7 +13,7 @@ from dagster_dbt import DbtCliResource
 from assets import analytics, directory, tenancy
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
-from orchestration.settings import ENV_LOCATIONIQ_KEY, ENV_SOURCE_MODE, ENV_WRITER_URL, load_settings
+from orchestration.settings import ENV_LOCATIONIQ_KEY, ENV_WRITER_URL, load_settings, source_mode
 from orchestration.warehouse import WarehouseResource
 from sensors.automation import automation_sensor
 from sensors.directory import directory_cache_expiry_sensor
@@ -24,7 +24,7 @@ DOMAIN_MODULES = [tenancy, directory, analytics]
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
 # shows where they come from and never their values.
 SOURCE_SETTINGS = {
-    "mode": os.environ.get(ENV_SOURCE_MODE) or "replay",
+    "mode": source_mode(),
     "fixtures_dir": str(load_settings().fixtures_dir),
 }
 

@@ -22,6 +22,7 @@ from dagster import (
     MultiPartitionsDefinition,
 )
 
+from orchestration.settings import replay_date
 from orchestration.tenants import DOMAINS
 from orchestration.warehouse import TenantRecord
 
@@ -46,13 +47,12 @@ def tenant_partitions(domain: str | None = None) -> DynamicPartitionsDefinition:
 
 @cache
 def tenant_daily_partitions(domain: str, start_date: str) -> MultiPartitionsDefinition:
-    """Tenant x day, for data that arrives per day (orders, prices, campaign stats)."""
-    return MultiPartitionsDefinition(
-        {
-            TENANT_DIMENSION: tenant_partitions(domain),
-            DATE_DIMENSION: DailyPartitionsDefinition(start_date=start_date, timezone="UTC"),
-        }
-    )
+    """Tenant x day, for data that arrives per day (orders, prices, campaign stats).
+
+    In replay mode the days end at the replay date, so the latest day is one the fixtures
+    cover (see `settings.replay_date`)."""
+    days = DailyPartitionsDefinition(start_date=start_date, end_date=replay_date(), timezone="UTC")
+    return MultiPartitionsDefinition({TENANT_DIMENSION: tenant_partitions(domain), DATE_DIMENSION: days})
 
 
 def all_partitions_def_names() -> list[str]:

@@ -25,6 +25,16 @@ ENV_SOURCE_MODE = "BIZOSAAS_SOURCE_MODE"
 ENV_FIXTURES_DIR = "BIZOSAAS_FIXTURES_DIR"
 ENV_TENANTS_FILE = "BIZOSAAS_TENANTS_FILE"
 ENV_LOCATIONIQ_KEY = "LOCATIONIQ_API_KEY"
+ENV_IGDB_CLIENT_ID = "IGDB_CLIENT_ID"  # Twitch application id
+ENV_IGDB_CLIENT_SECRET = "IGDB_CLIENT_SECRET"
+ENV_OPENCRITIC_KEY = "OPENCRITIC_RAPIDAPI_KEY"
+ENV_SALEOR_TOKEN = "SALEOR_APP_TOKEN"
+ENV_DROPS_DIR = "BIZOSAAS_DROPS_DIR"  # watched folder for file exports, one subfolder per tenant
+ENV_REPLAY_DATE = "BIZOSAAS_REPLAY_DATE"
+
+# Replay mode's "today": the fixtures were recorded up to the day before it, so daily
+# partitions end there and a replayed day always has recordings, whatever the calendar says.
+DEFAULT_REPLAY_DATE = "2026-11-25"
 
 WRITER_ROLE = "bizosaas_writer"
 SERVING_ROLE = "bizosaas_serving"
@@ -39,6 +49,7 @@ class Settings:
     db_name: str
     fixtures_dir: Path
     tenants_file: Path
+    drops_dir: Path
 
     @property
     def pgdata(self) -> Path:
@@ -69,4 +80,16 @@ def load_settings() -> Settings:
         db_name=os.environ.get(ENV_DB_NAME) or "bizosaas",
         fixtures_dir=Path(os.environ.get(ENV_FIXTURES_DIR) or PROJECT_ROOT / "fixtures"),
         tenants_file=Path(os.environ.get(ENV_TENANTS_FILE) or PROJECT_ROOT / "tenants.yaml"),
+        drops_dir=Path(os.environ.get(ENV_DROPS_DIR) or data_dir / "drops"),
     )
+
+
+def source_mode() -> str:
+    return os.environ.get(ENV_SOURCE_MODE) or "replay"
+
+
+def replay_date() -> str | None:
+    """The day daily partitions end at in replay mode (exclusive); None when live."""
+    if source_mode() != "replay":
+        return None
+    return os.environ.get(ENV_REPLAY_DATE) or DEFAULT_REPLAY_DATE

@@ -53,3 +53,19 @@ def test_partition_helpers_share_definitions_and_name_the_tenant_dimension():
     assert {d.name for d in daily.partitions_defs} == {"tenant", "date"}
     with pytest.raises(ValueError, match="unknown domain"):
         tenant_partitions("casino")
+
+
+def test_replay_mode_ends_daily_partitions_at_the_replay_date(monkeypatch):
+    monkeypatch.setenv("BIZOSAAS_SOURCE_MODE", "replay")
+    monkeypatch.setenv("BIZOSAAS_REPLAY_DATE", "2026-03-10")
+    tenant_daily_partitions.cache_clear()
+    try:
+        days = {d.name: d for d in tenant_daily_partitions("ecommerce", "2026-03-01").partitions_defs}
+        keys = days["date"].partitions_def.get_partition_keys()
+        assert keys[0] == "2026-03-01" and keys[-1] == "2026-03-09"
+        monkeypatch.setenv("BIZOSAAS_SOURCE_MODE", "live")
+        tenant_daily_partitions.cache_clear()
+        days = {d.name: d for d in tenant_daily_partitions("ecommerce", "2026-03-01").partitions_defs}
+        assert len(days["date"].partitions_def.get_partition_keys()) > 9
+    finally:
+        tenant_daily_partitions.cache_clear()
