@@ -626,7 +626,7 @@ def _validate(export: Export, file_name: str, data: bytes, lookup: Lookup, now: 
     else:
         records = _csv_records(text, export.kind, problems)
         extra_entries = []
-    if not records:
+    if not records and not extra_entries:  # an entries-only JSON adds registrations: fine
         if not problems.problems:
             problems.add("file", "no records", "export at least one record")
         return

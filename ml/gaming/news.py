@@ -244,7 +244,8 @@ def _item(entry: Mapping[str, Any], source: str, fetched_at: datetime) -> NewsIt
             return None
         title = truncate(summary, 120) if summary else url
     title = truncate(title, TITLE_MAX_CHARS)
-    published = _as_utc(entry.get("published_parsed")) or _as_utc(entry.get("updated_parsed"))
+    # dict.get: feedparser's own get() maps a missing date to the other one, with a warning.
+    published = _as_utc(dict.get(entry, "published_parsed")) or _as_utc(dict.get(entry, "updated_parsed"))
     author = entry.get("author_detail", {}).get("name") or entry.get("author") or None
     tags: dict[str, str] = {}
     for tag in entry.get("tags") or []:
