@@ -4,7 +4,6 @@ row-level security decides which tenant's rows a request sees."""
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
 
@@ -48,8 +47,12 @@ def _clean(value: str | None, name: str) -> str | None:
     return cleaned
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+def _utc(moment: datetime, name: str) -> datetime:
+    """In UTC (naive means UTC): Postgres refuses offsets beyond ±16 h that Python accepts."""
+    try:
+        return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).astimezone(UTC)
+    except OverflowError:
+        raise ApiError(422, f"{name}: {moment.isoformat()} is out of range") from None
 
 
 def _like(text: str) -> str:
@@ -131,14 +134,16 @@ async def list_news(
     if (tag := _clean(tag, "tag")) is not None:
         where.append("EXISTS (SELECT 1 FROM unnest(tags) AS t WHERE lower(t) = lower(%s))")
         params.append(tag)
-    if since is not None and until is not None and _utc(until) <= _utc(since):
+    since = _utc(since, "since") if since is not None else None
+    until = _utc(until, "until") if until is not None else None
+    if since is not None and until is not None and until <= since:
         raise ApiError(422, "until: must be after since")
     if since is not None:
         where.append("published_at >= %s")
-        params.append(_utc(since))
+        params.append(since)
     if until is not None:
         where.append("published_at < %s")
-        params.append(_utc(until))
+        params.append(until)
     return await _page(
         request,
         scope,
@@ -165,7 +170,7 @@ class Tournament(BaseModel):
     max_entrants: int | None
     start_at: datetime
     end_at: datetime | None
-    prize_pool: Decimal
+    prize_pool: float
     currency: str
     status: str
     entrants: int
@@ -178,7 +183,7 @@ class Entry(BaseModel):
     handle: str
     team: str | None
     placement: int | None
-    prize_won: Decimal | None
+    prize_won: float | None
     status: str
     registered_at: datetime | None
 
@@ -231,7 +236,7 @@ async def list_tournaments(
     if start_from is not None:
         where.append("t.start_at >= %s")
         params.append(datetime.combine(start_from, time(), UTC))
-    if start_to is not None:
+    if start_to is not None and start_to < date.max:
         where.append("t.start_at < %s")
         params.append(datetime.combine(start_to + timedelta(days=1), time(), UTC))
     return await _page(
@@ -326,7 +331,7 @@ async def list_players(
         params.append(status.value)
     if active_since is not None:
         where.append("p.last_active_at >= %s")
-        params.append(_utc(active_since))
+        params.append(_utc(active_since, "active_since"))
     if (q := _clean(q, "q")) is not None:
         where.append("p.handle ILIKE %s")
         params.append(_like(q))
