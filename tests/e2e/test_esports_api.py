@@ -172,3 +172,29 @@ def test_paging_past_the_end_keeps_the_total(api):
 def test_bad_parameters_are_clear_422s(api, path, params):
     body = assert_error(get(api, path, "thrillring", **params), 422)
     assert body["code"] == "invalid_request"
+
+
+def test_the_ui_shows_esports_lineage_schedules_and_the_drop_sensor(dagster_webserver):
+    from tests.e2e.test_dagster_ui import graphql
+
+    data = graphql(
+        dagster_webserver,
+        """{ assetNodes { assetKey { path } dependencyKeys { path } groupName hasAssetChecks }
+             repositoriesOrError { ... on RepositoryConnection { nodes {
+               sensors { name sensorState { status } } schedules { name } } } } }""",
+    )
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+    deps = {key: {"/".join(d["path"]) for d in n["dependencyKeys"]} for key, n in nodes.items()}
+    assert deps["esports_news"] == {"tenant_registry", "news_feeds"}
+    assert deps["tournaments"] == {"players", "gaming_drop_folder"}
+    assert deps["staging/stg_esports_entries"] == {"tournaments"}
+    assert {"staging/stg_esports_entries", "staging/stg_esports_players"} <= deps["marts/gaming_activity"]
+    assert all(
+        nodes[k]["groupName"] == "gaming" and nodes[k]["hasAssetChecks"]
+        for k in ("esports_news", "players", "tournaments")
+    )
+    repo = data["repositoriesOrError"]["nodes"][0]
+    assert {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}[
+        "gaming_file_drops_sensor"
+    ] == "RUNNING"
+    assert {"esports_news_hourly", "gaming_drops_daily_sweep"} <= {s["name"] for s in repo["schedules"]}
