@@ -286,7 +286,7 @@ def main() -> None:
         report["exports"] = bench_exports(admin_url, env, Path(tmp), players, tournaments, entries_each)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    path = out / ("esports_quick.json" if args.quick else "esports.json")
+    path = out / "esports.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"wrote {path}")
 
