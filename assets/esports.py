@@ -13,6 +13,7 @@ reason file and fails the run, loading nothing. The file-drop sensor launches on
 file; without a file in the config, a run loads every pending file of the tenant's inbox.
 """
 
+import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from pydantic import Field
 from ml.gaming.exports import CURRENCIES, Export, ExportInvalid, validate_export
 from ml.gaming.news import DEFAULT_TITLE_WINDOW, FeedError, NewsItem, deduplicate, parse_feed
 from orchestration.feed_sources import NewsFeedResource
-from orchestration.file_drops import DropFolderResource, file_sha256
+from orchestration.file_drops import DropFolderResource
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
 from orchestration.quality import validate
@@ -447,7 +448,10 @@ def esports_news_valid(context: AssetCheckExecutionContext, warehouse: Warehouse
         return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
     rows = warehouse.query(
         tenant_id,
-        f"""SELECT item_key, url, url_key, guid, title,
+        # A bare guid ("12345") is only unique within its feed; a URI-like one everywhere.
+        f"""SELECT item_key, url, url_key, title,
+                   CASE WHEN guid ~ '://' OR guid ~ '^(urn|tag):' THEN guid
+                        ELSE source || '#' || guid END AS guid,
                    extract(epoch FROM published_at - now()) / 3600.0 AS hours_ahead
               FROM {NEWS_TABLE} WHERE tenant_id = %s""",
         (tenant_id,),
@@ -594,7 +598,7 @@ def process_file(
     if not path.is_file():
         return FileOutcome(path.name, "gone", detail="no longer in the inbox (processed by another run?)")
     data = path.read_bytes()
-    sha256 = file_sha256(path)
+    sha256 = hashlib.sha256(data).hexdigest()
     with warehouse.tenant_transaction(tenant_id) as conn:
         loaded = _ledger(conn, tenant_id, sha256)
         export = None
