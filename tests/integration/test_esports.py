@@ -471,6 +471,9 @@ def test_checks_catch_bad_rows_written_around_the_loader(platform, dagster_insta
         conn.execute(
             "UPDATE core.gaming_tournaments SET currency = 'GBP' WHERE tournament_id = 'TR-2026-0101'"
         )
+    repaired = _drops_run(platform, dagster_instance, edge, drops, "tournaments")
+    evaluations = [e for e in repaired.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert len(evaluations) == 2 and all(e.event_specific_data.passed for e in evaluations)
 
 
 def test_tenants_never_see_each_others_community_data(platform, materialized, edge):
@@ -525,3 +528,5 @@ def test_the_file_path_must_be_in_the_tenants_inbox(platform, dagster_instance, 
     assert not result.success and "is not in esports_edge's players inbox" in _failure_message(result)
     assert outside.exists()  # neither loaded nor moved
     assert _query(platform, edge, "SELECT count(*) FROM core.gaming_file_loads")[0][0] == loads
+    # the inbox itself still loads (and its check runs again)
+    assert _drops_run(platform, dagster_instance, edge, drops, "players").success
