@@ -308,7 +308,7 @@ def _load_players(platform, instance, tenant, drops):
 def test_sensor_launches_each_file_exactly_once(platform, dagster_instance, edge, drops):
     players_csv = _drop(drops, edge, "players", BUNDLED / "players" / "players_2026-10-01.csv")
     # still being written: too recent, a dotfile, a .part download
-    _drop(drops, edge, "players", BUNDLED / "players" / "players_2026-11-24.json", age_s=0)
+    writing = _drop(drops, edge, "players", BUNDLED / "players" / "players_2026-11-24.json", age_s=0)
     _drop(drops, edge, "players", players_csv, name=".players_2026-10-02.csv")
     _drop(drops, edge, "players", players_csv, name="players_2026-10-03.csv.part")
     tournaments_csv = _drop(drops, edge, "tournaments", BUNDLED / "tournaments" / "tournaments_2026-10.csv")
@@ -322,6 +322,7 @@ def test_sensor_launches_each_file_exactly_once(platform, dagster_instance, edge
 
     # second tick: nothing new (the tournaments file waits for the pending players file)
     assert _tick(dagster_instance, platform, drops, cursor)[0] == []
+    writing.unlink()  # it would be picked up once settled, seconds from now
 
     result = _drops_run(platform, dagster_instance, edge, drops, "players", file=players_csv)
     assert result.success and not players_csv.exists()
