@@ -531,3 +531,25 @@ def test_the_file_path_must_be_in_the_tenants_inbox(platform, dagster_instance, 
     assert _query(platform, edge, "SELECT count(*) FROM core.gaming_file_loads")[0][0] == loads
     # the inbox itself still loads (and its check runs again)
     assert _drops_run(platform, dagster_instance, edge, drops, "players").success
+
+
+def test_schedules_request_every_gaming_tenant_once_per_slot(platform, dagster_instance, materialized, edge):
+    from datetime import UTC, datetime
+
+    from dagster import build_schedule_context
+
+    from orchestration.definitions import defs
+
+    gaming = set(dagster_instance.get_dynamic_partitions(esports.gaming_partitions.name))
+    assert {"thrillring", edge} <= gaming and "coreldove" not in gaming
+    at = datetime(2026, 11, 25, 10, 17, tzinfo=UTC)
+    for schedule, slot in [
+        (esports.esports_news_hourly, "2026-11-25T10"),
+        (esports.gaming_drops_daily_sweep, "sweep:2026-11-25"),
+    ]:
+        context = build_schedule_context(
+            instance=dagster_instance, scheduled_execution_time=at, repository_def=defs.get_repository_def()
+        )
+        requests = list(schedule.evaluate_tick(context).run_requests)
+        assert {r.partition_key for r in requests} == gaming
+        assert all(r.run_key == f"{r.partition_key}:{slot}" for r in requests)
