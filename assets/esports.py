@@ -214,7 +214,7 @@ def _fetch_feed(news_feeds: NewsFeedResource, client, warehouse, tenant_id, feed
     try:
         parsed = parse_feed(answer.text, source=feed.name, fetched_at=fetched_at)
     except FeedError as exc:
-        outcome.status, outcome.error = "failed", f"{feed.name}: {exc}"
+        outcome.status, outcome.error = "failed", str(exc)
         return outcome
     outcome.status, outcome.items = "ok", parsed.items
     return outcome

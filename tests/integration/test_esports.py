@@ -226,7 +226,7 @@ def test_failing_feeds_are_reported_and_history_accumulates(platform, dagster_in
     meta = _metadata(dagster_instance, "esports_news", edge)
     assert meta["feeds_ok"] == 1 and meta["feeds_failed"] == 4
     failed = meta["failed_feeds"]
-    assert "Broken: Broken: malformed XML" in failed
+    assert "Broken: malformed XML (<unknown>:2:" in failed
     assert "an HTML page instead of a feed ('Just a moment...')" in failed
     assert "HTTP 429 (gave up after 2 attempts" in failed
     assert "HTTP 404: the feed is gone" in failed
