@@ -14,7 +14,13 @@ from dagster import (
     DefaultScheduleStatus,
     ScheduleDefinition,
 )
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from orchestration.runtime import DBT_PROJECT_DIR, parse_dbt_project
 
@@ -51,7 +57,10 @@ class BizosaasDbtTranslator(DagsterDbtTranslator):
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    dagster_dbt_translator=BizosaasDbtTranslator(),
+    # One asset may write several source tables (tournaments and their entries).
+    dagster_dbt_translator=BizosaasDbtTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
+    ),
     pool="dbt",
 )
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):

@@ -257,6 +257,9 @@ def cmd_demo(args) -> int:
     with _admin_conn() as conn:
         counts = tenants.seed(conn, tenants.load_seed(settings.tenants_file))
     _out(f"tenants seeded: {counts}")
+    from orchestration.file_drops import seed_demo_drops
+
+    _out(f"demo exports copied into the drop folder: {len(seed_demo_drops(settings))}")
     if not args.skip_materialize and _materialize(None, None) != 0:
         _out("some runs failed; the UI shows their logs")
 

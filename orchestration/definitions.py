@@ -10,16 +10,19 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from assets import analytics, directory, tenancy
+from assets import analytics, directory, esports, tenancy
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
+from orchestration.feed_sources import NewsFeedResource
+from orchestration.file_drops import DropFolderResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.settings import ENV_LOCATIONIQ_KEY, ENV_WRITER_URL, load_settings, source_mode
 from orchestration.warehouse import WarehouseResource
 from sensors.automation import automation_sensor
 from sensors.directory import directory_cache_expiry_sensor
+from sensors.file_drops import gaming_file_drops_sensor
 from sensors.tenants import tenant_registry_sensor
 
-DOMAIN_MODULES = [tenancy, directory, analytics]
+DOMAIN_MODULES = [tenancy, directory, esports, analytics]
 
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
 # shows where they come from and never their values.
@@ -34,11 +37,23 @@ defs = Definitions(
         analytics.tenant_registry,
         analytics.table_loads,
         *directory.source_apis,
+        esports.news_feeds_source,
+        esports.drop_folder_source,
     ],
     asset_checks=load_asset_checks_from_modules(DOMAIN_MODULES),
-    jobs=[directory.directory_refresh_job],
-    schedules=[analytics.nightly_marts_schedule, directory.directory_daily_refresh],
-    sensors=[tenant_registry_sensor, automation_sensor, directory_cache_expiry_sensor],
+    jobs=[directory.directory_refresh_job, esports.esports_news_job, esports.gaming_drops_job],
+    schedules=[
+        analytics.nightly_marts_schedule,
+        directory.directory_daily_refresh,
+        esports.esports_news_hourly,
+        esports.gaming_drops_daily_sweep,
+    ],
+    sensors=[
+        tenant_registry_sensor,
+        automation_sensor,
+        directory_cache_expiry_sensor,
+        gaming_file_drops_sensor,
+    ],
     resources={
         "warehouse": WarehouseResource(database_url=EnvVar(ENV_WRITER_URL)),
         "nominatim": NominatimResource(**SOURCE_SETTINGS),
@@ -47,6 +62,8 @@ defs = Definitions(
             api_key=EnvVar(ENV_LOCATIONIQ_KEY) if os.environ.get(ENV_LOCATIONIQ_KEY) else None,
         ),
         "overpass": OverpassResource(**SOURCE_SETTINGS),
+        "feeds": NewsFeedResource(**SOURCE_SETTINGS),
+        "drops": DropFolderResource(root=str(load_settings().drops_dir)),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,
             profiles_dir=str(DBT_PROJECT_DIR),

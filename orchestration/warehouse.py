@@ -246,3 +246,60 @@ def _row_values(
         else:
             raise ValueError(f"row is missing column {col!r}")
     return values
+
+
+def upsert_rows(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    table: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: Sequence[str],
+    updates: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+) -> int:
+    """Insert `rows`, or update the stored row with the same `key` (within the tenant), in the
+    caller's transaction; for tables that accumulate across runs instead of being replaced.
+
+    Rows are staged with COPY and merged with one INSERT ... ON CONFLICT. `updates` maps a
+    column to the SQL expression it takes on conflict (default: the incoming value,
+    `EXCLUDED.<column>`); the expressions are the caller's code, never user input. Keys must be
+    unique within `rows`. The tenant's row count after the merge is logged in core.table_loads.
+    """
+    target = qualified_table(table)
+    if rows:
+        columns = list(rows[0].keys())
+        if "tenant_id" not in columns:
+            columns.insert(0, "tenant_id")
+        conflict = ["tenant_id", *key]
+        updates = dict(updates or {c: f"EXCLUDED.{c}" for c in columns if c not in conflict})
+        column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE _upsert_stage (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+                target
+            )
+        )
+        with conn.cursor().copy(sql.SQL("COPY _upsert_stage ({}) FROM STDIN").format(column_list)) as copy:
+            for row in rows:
+                copy.write_row(_row_values(row, columns, tenant_id, {}))
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(column), sql.SQL(expression))
+            for column, expression in updates.items()
+        )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM _upsert_stage "
+                "ON CONFLICT ({conflict}) DO {action}"
+            ).format(
+                target=target,
+                cols=column_list,
+                conflict=sql.SQL(", ").join(map(sql.Identifier, conflict)),
+                action=sql.SQL("UPDATE SET {}").format(assignments) if updates else sql.SQL("NOTHING"),
+            )
+        )
+        conn.execute("DROP TABLE _upsert_stage")
+    total = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE tenant_id = %s").format(target), (tenant_id,)
+    ).fetchone()[0]
+    _log_load(conn, tenant_id, table, {}, total, run_id)
+    return len(rows)

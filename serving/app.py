@@ -14,7 +14,7 @@ from serving import errors
 from serving.auth import CredentialCache
 from serving.config import ServingConfig
 from serving.db import Database
-from serving.routes import admin, analytics, directory, health, tenants
+from serving.routes import admin, analytics, directory, esports, health, tenants
 
 
 def create_app(config: ServingConfig | None = None) -> FastAPI:
@@ -45,6 +45,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, tenants, directory, analytics, admin):
         app.include_router(module.router)
+    app.include_router(esports.router)
+    app.include_router(esports.analytics_router)
     app.openapi = lambda: _openapi_with_auth(app)
     return app
 

@@ -7,6 +7,7 @@ fresh each session, so `make test` never touches the demo's data.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,6 +52,8 @@ def platform() -> Iterator[Platform]:
     postgres.server_admin_url(settings)  # starts the embedded server when needed
     postgres.drop_database(settings, settings.db_name)
     postgres.drop_database(settings, settings.dagster_db_name)
+    if settings.drops_dir.is_relative_to(settings.data_dir):
+        shutil.rmtree(settings.drops_dir, ignore_errors=True)  # a fresh database, a fresh drop folder
     env = runtime.prepare(settings)
     runtime.export(env)
     with psycopg.connect(postgres.admin_url(settings), autocommit=True) as conn:
@@ -73,10 +76,12 @@ def dagster_instance(platform):
 def materialized(platform, dagster_instance):
     """Every asset materialized for every seeded tenant, through the CLI's code path."""
     from orchestration.definitions import defs
+    from orchestration.file_drops import seed_demo_drops
     from orchestration.materialize import execute, plan_runs
     from orchestration.partitions import current_partitions, plan_partition_sync
     from orchestration.warehouse import WarehouseResource
 
+    seed_demo_drops(platform.settings)  # as `bizosaas demo` does
     registry = WarehouseResource(database_url=platform.writer_url).tenant_registry()
     plan_partition_sync(registry, current_partitions(dagster_instance)).apply(dagster_instance)
     outcomes = execute(

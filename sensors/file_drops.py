@@ -1,0 +1,113 @@
+"""Watches every gaming tenant's drop folder and loads each new export exactly once.
+
+Per tick: list the inboxes of the tenants that have gaming partitions, hash only files that
+are new or changed since the cursor, and request one run per new file (`players` or
+`tournaments`, for that tenant's partition, with the file in the run config). The run key is
+tenant + kind + the content's sha256, so the same content never launches a second run, under
+any file name. A copy of content the ledger already holds is filed away as a duplicate here,
+without a run. Tournaments exports wait while a players export of the same tenant is pending,
+because their entries must point at known players.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from dagster import (
+    AssetKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from assets.esports import LEDGER_TABLE, gaming_drops_job, gaming_partitions
+from orchestration.file_drops import DropFolderResource, file_sha256
+from orchestration.warehouse import WarehouseResource
+
+KINDS = ("players", "tournaments")
+# The run that loaded a file moves it right after its commit; a file still in the inbox this
+# long after its content was loaded under its own name was left behind by a run that died.
+LEFT_BEHIND_AFTER = timedelta(minutes=10)
+
+
+@sensor(
+    name="gaming_file_drops_sensor",
+    job=gaming_drops_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Loads new players/tournaments exports dropped into gaming tenants' inboxes, once each.",
+)
+def gaming_file_drops_sensor(
+    context: SensorEvaluationContext, warehouse: WarehouseResource, drops: DropFolderResource
+):
+    # path -> [size, mtime_ns, sha256, requested]
+    seen: dict[str, list] = json.loads(context.cursor)["files"] if context.cursor else {}
+    cursor: dict[str, list] = {}
+    run_requests, archived, waiting = [], [], []
+    for tenant_id in sorted(context.instance.get_dynamic_partitions(gaming_partitions.name)):
+        pending = {kind: drops.pending(tenant_id, kind) for kind in KINDS}
+        shas: dict[str, str] = {}
+        for kind in KINDS:
+            for dropped in pending[kind]:
+                key = str(dropped.path)
+                known = seen.get(key)
+                if known and known[0] == dropped.size and known[1] == dropped.mtime_ns:
+                    shas[key] = known[2]
+                else:  # new or rewritten: hash it (only these cost a read)
+                    shas[key], known = file_sha256(dropped.path), None
+                cursor[key] = [dropped.size, dropped.mtime_ns, shas[key], bool(known and known[3])]
+        if not shas:
+            continue
+        with warehouse.tenant_transaction(tenant_id) as conn:
+            loaded = {
+                sha: (name, at)
+                for sha, name, at in conn.execute(
+                    f"SELECT sha256, file_name, loaded_at FROM {LEDGER_TABLE} "
+                    "WHERE tenant_id = %s AND sha256 = ANY(%s)",
+                    (tenant_id, list(set(shas.values()))),
+                )
+            }
+        players_waiting = any(shas[str(f.path)] not in loaded for f in pending["players"])
+        for kind in KINDS:
+            for dropped in pending[kind]:
+                key = str(dropped.path)
+                sha = shas[key]
+                if sha in loaded:
+                    name, at = loaded[sha]
+                    if name != dropped.name or datetime.now(UTC) - at > LEFT_BEHIND_AFTER:
+                        note = (
+                            f"{dropped.name} was not loaded: the same content (sha256 {sha}) was loaded "
+                            f"from {name} at {at:%Y-%m-%d %H:%M:%S} UTC.\n"
+                        )
+                        drops.archive(
+                            dropped.path, tenant_id, kind, sha, note=note if name != dropped.name else None
+                        )
+                        archived.append(f"{tenant_id}/{kind}/{dropped.name}")
+                        cursor.pop(key, None)
+                    continue
+                if cursor[key][3]:
+                    continue  # requested on an earlier tick; its run is queued or running
+                if kind == "tournaments" and players_waiting:
+                    waiting.append(f"{tenant_id}/{kind}/{dropped.name}")
+                    continue
+                cursor[key][3] = True
+                run_requests.append(
+                    RunRequest(
+                        run_key=f"{tenant_id}:{kind}:{sha}",
+                        partition_key=tenant_id,
+                        asset_selection=[AssetKey(kind)],
+                        run_config={"ops": {kind: {"config": {"file": key}}}},
+                        tags={"bizosaas/trigger": "file_drop", "bizosaas/file": dropped.name[:200]},
+                    )
+                )
+    new_cursor = json.dumps({"files": cursor}, sort_keys=True)
+    if archived:
+        context.log.info(f"filed away as already loaded: {', '.join(archived)}")
+    if waiting:
+        context.log.info(f"waiting for pending players exports first: {', '.join(waiting)}")
+    if not run_requests:
+        return SensorResult(skip_reason=SkipReason("no new export files"), cursor=new_cursor)
+    context.log.info(", ".join(f"{r.partition_key}: {r.tags['bizosaas/file']}" for r in run_requests))
+    return SensorResult(run_requests=run_requests, cursor=new_cursor)
