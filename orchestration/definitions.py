@@ -10,16 +10,23 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from assets import analytics, directory, tenancy
+from assets import analytics, directory, ecommerce, ecommerce_checks, tenancy
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
-from orchestration.settings import ENV_LOCATIONIQ_KEY, ENV_WRITER_URL, load_settings, source_mode
+from orchestration.saleor import SaleorResource
+from orchestration.settings import (
+    ENV_LOCATIONIQ_KEY,
+    ENV_SALEOR_TOKEN,
+    ENV_WRITER_URL,
+    load_settings,
+    source_mode,
+)
 from orchestration.warehouse import WarehouseResource
 from sensors.automation import automation_sensor
 from sensors.directory import directory_cache_expiry_sensor
 from sensors.tenants import tenant_registry_sensor
 
-DOMAIN_MODULES = [tenancy, directory, analytics]
+DOMAIN_MODULES = [tenancy, directory, analytics, ecommerce, ecommerce_checks]
 
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
 # shows where they come from and never their values.
@@ -34,10 +41,16 @@ defs = Definitions(
         analytics.tenant_registry,
         analytics.table_loads,
         *directory.source_apis,
+        ecommerce.saleor_api,
     ],
     asset_checks=load_asset_checks_from_modules(DOMAIN_MODULES),
-    jobs=[directory.directory_refresh_job],
-    schedules=[analytics.nightly_marts_schedule, directory.directory_daily_refresh],
+    jobs=[directory.directory_refresh_job, ecommerce.ecommerce_products_job, ecommerce.ecommerce_orders_job],
+    schedules=[
+        analytics.nightly_marts_schedule,
+        directory.directory_daily_refresh,
+        ecommerce.ecommerce_products_schedule,
+        ecommerce.ecommerce_orders_schedule,
+    ],
     sensors=[tenant_registry_sensor, automation_sensor, directory_cache_expiry_sensor],
     resources={
         "warehouse": WarehouseResource(database_url=EnvVar(ENV_WRITER_URL)),
@@ -47,6 +60,10 @@ defs = Definitions(
             api_key=EnvVar(ENV_LOCATIONIQ_KEY) if os.environ.get(ENV_LOCATIONIQ_KEY) else None,
         ),
         "overpass": OverpassResource(**SOURCE_SETTINGS),
+        "saleor": SaleorResource(
+            **SOURCE_SETTINGS,
+            app_token=EnvVar(ENV_SALEOR_TOKEN) if os.environ.get(ENV_SALEOR_TOKEN) else None,
+        ),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,
             profiles_dir=str(DBT_PROJECT_DIR),
