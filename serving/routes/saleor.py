@@ -188,9 +188,10 @@ async def list_products(
         params.append(scope.tenant_id)
     if q is not None and q.strip():
         pattern = _like(q)
+        # The SKU match as one pass over the variants (a hashed IN), not one probe per product.
         clauses.append(
-            "(t.name ILIKE %s OR t.slug ILIKE %s OR EXISTS (SELECT 1 FROM core.ecommerce_product_variants v"
-            " WHERE v.tenant_id = t.tenant_id AND v.product_id = t.product_id AND v.sku ILIKE %s))"
+            "(t.name ILIKE %s OR t.slug ILIKE %s OR (t.tenant_id, t.product_id) IN"
+            " (SELECT v.tenant_id, v.product_id FROM core.ecommerce_product_variants v WHERE v.sku ILIKE %s))"
         )
         params += [pattern, pattern, pattern]
     if category is not None:
