@@ -465,6 +465,9 @@ def test_live_mode_without_a_token_fails_before_any_request(platform, dagster_in
     result = run_products(platform, dagster_instance, edge_tenant, mode="live")
     assert not result.success and "SALEOR_APP_TOKEN is not set" in failure_message(result)
     assert query(platform, edge_tenant, "SELECT count(*) FROM raw.ecommerce_api_responses")[0][0] == before
+    # and the next run with the setting fixed succeeds (leaving the checks' latest state green
+    # for the tests that read it)
+    assert run_products(platform, dagster_instance, edge_tenant).success
 
 
 # --- the CLI's window of days, the schedules, isolation ---------------------------------------------
@@ -535,11 +538,12 @@ def test_schedules_ask_per_tenant_for_the_catalogue_and_a_window_of_order_days(
         if r.tags["bizosaas/tenant"] == "coreldove"
     ]
     result = materialize(
-        [ecommerce.orders],
+        [ecommerce.orders, ecommerce_checks.orders_totals_valid, ecommerce_checks.order_lines_valid],
         instance=dagster_instance,
         resources=_resources(platform),
         tags={k: v for k, v in request.tags.items() if k.startswith("dagster/asset_partition")},
     )
+    assert all(c.passed for c in check_results(result).values())
     assert result.success
     meta = metadata(dagster_instance, ORDERS, day_key("coreldove", "2026-11-24"), result.run_id)
     assert meta["days"] == 4 and sorted(meta["by_day"]) == [
