@@ -51,3 +51,6 @@ clean-data:
 
 bench-directory: install
 	$(BIN)/python -m bench.directory
+
+bench-ecommerce: install
+	$(BIN)/python -m bench.ecommerce

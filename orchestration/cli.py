@@ -220,7 +220,13 @@ def _sync_partitions(instance) -> str:
     return plan.summary()
 
 
-def _materialize(select: str | None, tenant: str | None) -> int:
+# The demo builds the latest two weeks of every daily asset, so the day-by-day marts show more
+# than one day. The replay fixtures cover 2026-11-01..2026-11-24 (`--days 24` loads them all);
+# two weeks keep the demo quick, since rate-limit spacing applies in replay too.
+DEMO_DAYS = 14
+
+
+def _materialize(select: str | None, tenant: str | None, days: int = 1) -> int:
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
@@ -236,7 +242,7 @@ def _materialize(select: str | None, tenant: str | None) -> int:
                     f"tenant {tenant!r} has no partitions (unknown or offboarded); "
                     "see `bizosaas tenants list`"
                 )
-        runs = plan_runs(defs, instance, select, tenant)
+        runs = plan_runs(defs, instance, select, tenant, days)
         _out(f"materializing {len(runs)} run(s)")
         outcomes = execute(defs, instance, runs, progress=_out)
     failed = [o for o in outcomes if not o.success]
@@ -246,7 +252,7 @@ def _materialize(select: str | None, tenant: str | None) -> int:
 
 def cmd_materialize(args) -> int:
     _prepared_env()
-    return _materialize(args.select, args.tenant)
+    return _materialize(args.select, args.tenant, args.days)
 
 
 def cmd_demo(args) -> int:
@@ -260,7 +266,7 @@ def cmd_demo(args) -> int:
     from orchestration.file_drops import seed_demo_drops
 
     _out(f"demo exports copied into the drop folder: {len(seed_demo_drops(settings))}")
-    if not args.skip_materialize and _materialize(None, None) != 0:
+    if not args.skip_materialize and _materialize(None, None, args.days) != 0:
         _out("some runs failed; the UI shows their logs")
 
     demo_key = _demo_key()
@@ -318,6 +324,16 @@ def _demo_key() -> str:
     path.touch(mode=0o600, exist_ok=True)
     path.write_text(full)
     return full
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -380,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--select",
         help="Dagster asset selection, e.g. 'key:tenant_profile' or 'group:tenancy' (default: every asset)",
     )
+    mat.add_argument(
+        "--days",
+        type=_positive_int,
+        default=1,
+        help="daily assets: build the latest N days (default 1), one run per tenant where the asset allows",
+    )
     mat.set_defaults(func=cmd_materialize)
 
     keys_parser = sub.add_parser("keys", help="API keys for the serving API").add_subparsers(
@@ -409,6 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--api-port", type=int, default=8000)
     demo.add_argument("--api-workers", type=int, default=2)
     demo.add_argument("--skip-materialize", action="store_true", help="only start the services")
+    demo.add_argument(
+        "--days",
+        type=_positive_int,
+        default=DEMO_DAYS,
+        help=f"daily assets: build the latest N days (default {DEMO_DAYS})",
+    )
     demo.add_argument("--keep-db", action="store_true", help="leave Postgres running on exit")
     demo.add_argument(
         "--exit-when-ready", action="store_true", help="stop as soon as everything is up (for benchmarks)"

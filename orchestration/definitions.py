@@ -10,19 +10,26 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from assets import analytics, directory, esports, tenancy
+from assets import analytics, directory, ecommerce, ecommerce_checks, esports, tenancy
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
-from orchestration.settings import ENV_LOCATIONIQ_KEY, ENV_WRITER_URL, load_settings, source_mode
+from orchestration.saleor import SaleorResource
+from orchestration.settings import (
+    ENV_LOCATIONIQ_KEY,
+    ENV_SALEOR_TOKEN,
+    ENV_WRITER_URL,
+    load_settings,
+    source_mode,
+)
 from orchestration.warehouse import WarehouseResource
 from sensors.automation import automation_sensor
 from sensors.directory import directory_cache_expiry_sensor
 from sensors.file_drops import gaming_file_drops_sensor
 from sensors.tenants import tenant_registry_sensor
 
-DOMAIN_MODULES = [tenancy, directory, esports, analytics]
+DOMAIN_MODULES = [tenancy, directory, esports, ecommerce, ecommerce_checks, analytics]
 
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
 # shows where they come from and never their values.
@@ -39,14 +46,23 @@ defs = Definitions(
         *directory.source_apis,
         esports.news_feeds_source,
         esports.drop_folder_source,
+        ecommerce.saleor_api,
     ],
     asset_checks=load_asset_checks_from_modules(DOMAIN_MODULES),
-    jobs=[directory.directory_refresh_job, esports.esports_news_job, esports.gaming_drops_job],
+    jobs=[
+        directory.directory_refresh_job,
+        esports.esports_news_job,
+        esports.gaming_drops_job,
+        ecommerce.ecommerce_products_job,
+        ecommerce.ecommerce_orders_job,
+    ],
     schedules=[
         analytics.nightly_marts_schedule,
         directory.directory_daily_refresh,
         esports.esports_news_hourly,
         esports.gaming_drops_daily_sweep,
+        ecommerce.ecommerce_products_schedule,
+        ecommerce.ecommerce_orders_schedule,
     ],
     sensors=[
         tenant_registry_sensor,
@@ -64,6 +80,10 @@ defs = Definitions(
         "overpass": OverpassResource(**SOURCE_SETTINGS),
         "feeds": NewsFeedResource(**SOURCE_SETTINGS),
         "drops": DropFolderResource(root=str(load_settings().drops_dir)),
+        "saleor": SaleorResource(
+            **SOURCE_SETTINGS,
+            app_token=EnvVar(ENV_SALEOR_TOKEN) if os.environ.get(ENV_SALEOR_TOKEN) else None,
+        ),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,
             profiles_dir=str(DBT_PROJECT_DIR),

@@ -2,7 +2,10 @@
 
 Used by `bizosaas materialize` and `make demo`. Runs execute in this process but are recorded
 in the instance's Postgres storage, so they show in the Dagster UI like any other run. Assets
-are grouped by partitions definition and run in dependency order, one run per partition.
+are grouped by partitions definition and run in dependency order, one run per partition. Daily
+assets build their latest day, or the last `days` days: as one run per tenant over the range
+when every asset of the group accepts ranges (a single-run backfill policy), else one run per
+tenant and day.
 """
 
 from __future__ import annotations
@@ -26,16 +29,37 @@ from dagster import (
 from orchestration.errors import PlatformError
 from orchestration.partitions import DATE_DIMENSION, TENANT_DIMENSION
 
+# Dagster's run tags for a run over a range of partitions (what a single-run backfill launches).
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
 
 @dataclass
 class PlannedRun:
     assets: list[AssetKey]
     partition_key: str | None
+    # (first, last) partition key of a run over a range of partitions, instead of one key.
+    partition_range: tuple[MultiPartitionKey, MultiPartitionKey] | None = None
 
     @property
     def label(self) -> str:
         names = ", ".join(k.to_user_string() for k in self.assets)
+        if self.partition_range:
+            first, last = (k.keys_by_dimension for k in self.partition_range)
+            return f"{names} @ {first[TENANT_DIMENSION]}, {first[DATE_DIMENSION]}..{last[DATE_DIMENSION]}"
         return f"{names} @ {self.partition_key}" if self.partition_key else names
+
+    @property
+    def tags(self) -> dict[str, str]:
+        if not self.partition_range:
+            return {}
+        first, last = self.partition_range
+        return {
+            ASSET_PARTITION_RANGE_START_TAG: str(first),
+            ASSET_PARTITION_RANGE_END_TAG: str(last),
+            # Not dagster/partition/tenant: Dagster reads that tag as (part of) a single partition key.
+            "bizosaas/tenant": first.keys_by_dimension[TENANT_DIMENSION],
+        }
 
 
 @dataclass
@@ -48,7 +72,7 @@ class RunOutcome:
 
 
 def _tenant_keys(
-    partitions_def: PartitionsDefinition, instance: DagsterInstance, tenant: str | None
+    partitions_def: PartitionsDefinition, instance: DagsterInstance, tenant: str | None, days: int = 1
 ) -> list[str]:
     if isinstance(partitions_def, DynamicPartitionsDefinition):
         keys = instance.get_dynamic_partitions(partitions_def.name)
@@ -56,12 +80,44 @@ def _tenant_keys(
     if isinstance(partitions_def, MultiPartitionsDefinition):
         dims = {d.name: d.partitions_def for d in partitions_def.partitions_defs}
         tenants = _tenant_keys(dims[TENANT_DIMENSION], instance, tenant)
-        # The demo and a manual refresh build the latest complete day; backfills do history.
-        days = dims[DATE_DIMENSION].get_partition_keys(dynamic_partitions_store=instance)
-        if not days:
-            return []
-        return [MultiPartitionKey({TENANT_DIMENSION: t, DATE_DIMENSION: days[-1]}) for t in tenants]
+        # The demo and a manual refresh build the latest complete day(s); backfills do history.
+        window = _last_days(dims[DATE_DIMENSION], instance, days)
+        return [MultiPartitionKey({TENANT_DIMENSION: t, DATE_DIMENSION: d}) for t in tenants for d in window]
     raise PlatformError(f"no tenant dimension in partitions definition {partitions_def}")
+
+
+def _last_days(days_def: PartitionsDefinition, instance: DagsterInstance, days: int) -> list[str]:
+    keys = days_def.get_partition_keys(dynamic_partitions_store=instance)
+    return keys[-days:] if keys else []
+
+
+def _accepts_ranges(graph, keys: list[AssetKey], days: int) -> bool:
+    """Whether every asset in `keys` runs a range of `days` partitions in one run."""
+    for key in keys:
+        policy = graph.get(key).backfill_policy
+        # A single-run policy has no maximum; a multi-run one takes at most that many per run.
+        if policy is None or (
+            policy.max_partitions_per_run is not None and policy.max_partitions_per_run < days
+        ):
+            return False
+    return True
+
+
+def _daily_runs(
+    graph, pdef, keys: list[AssetKey], instance, tenant: str | None, days: int
+) -> list[PlannedRun]:
+    partition_keys = _tenant_keys(pdef, instance, tenant, days)
+    if days <= 1 or not _accepts_ranges(graph, keys, days):
+        return [PlannedRun(keys, key) for key in partition_keys]
+    by_tenant: dict[str, list[MultiPartitionKey]] = {}
+    for key in partition_keys:
+        by_tenant.setdefault(key.keys_by_dimension[TENANT_DIMENSION], []).append(key)
+    return [
+        PlannedRun(keys, None, (tenant_keys[0], tenant_keys[-1]))
+        if len(tenant_keys) > 1
+        else PlannedRun(keys, tenant_keys[0])
+        for tenant_keys in by_tenant.values()
+    ]
 
 
 def _ancestors(graph, key: AssetKey) -> set[AssetKey]:
@@ -76,10 +132,14 @@ def _ancestors(graph, key: AssetKey) -> set[AssetKey]:
 
 
 def plan_runs(
-    defs: Definitions, instance: DagsterInstance, select: str | None, tenant: str | None
+    defs: Definitions, instance: DagsterInstance, select: str | None, tenant: str | None, days: int = 1
 ) -> list[PlannedRun]:
+    if days < 1:
+        raise PlatformError(f"--days must be at least 1 (got {days})")
     graph = defs.resolve_asset_graph()
     selection = AssetSelection.from_string(select) if select else AssetSelection.all()
+    # Assets made by one op together (products with their variants) run together.
+    selection = selection.required_multi_asset_neighbors()
     try:
         keys = selection.resolve(graph)
     except Exception as exc:  # Dagster raises several types for a bad selection string
@@ -115,7 +175,10 @@ def plan_runs(
             if tenant is None:
                 runs.append(PlannedRun(group_keys, None))
             continue
-        runs += [PlannedRun(group_keys, key) for key in _tenant_keys(pdef, instance, tenant)]
+        if isinstance(pdef, MultiPartitionsDefinition):
+            runs += _daily_runs(graph, pdef, group_keys, instance, tenant, days)
+        else:
+            runs += [PlannedRun(group_keys, key) for key in _tenant_keys(pdef, instance, tenant)]
     return runs
 
 
@@ -136,7 +199,7 @@ def execute(
             raise_on_error=False,
             # The CLI prints one progress line per run; the full event log is in the UI.
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"bizosaas/launched_by": "cli"},
+            tags={"bizosaas/launched_by": "cli", **run.tags},
         )
         seconds = time.perf_counter() - started
         error = None

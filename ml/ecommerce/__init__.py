@@ -1,0 +1,1 @@
+"""E-commerce logic (Saleor products and orders, money), free of orchestration and database code."""
