@@ -42,9 +42,18 @@ def _postmaster_info(pgdata: Path):
     if not (pgdata / "PG_VERSION").exists():
         return None
     info = PostmasterInfo.read_from_pgdata(pgdata)
-    if info is None or not info.is_running():
+    if info is None or not info.is_running() or not _is_postgres(info.process):
         return None
     return info
+
+
+def _is_postgres(process) -> bool:
+    # After a reboot postmaster.pid outlives the server and its pid may belong to another
+    # program; trusting it would skip the start and leave every connection refused.
+    try:
+        return "postgres" in process.name()
+    except Exception:  # the process ended meanwhile, or its name is unreadable
+        return False
 
 
 def embedded_status(settings: Settings) -> EmbeddedStatus:
