@@ -14,7 +14,7 @@ from serving import errors
 from serving.auth import CredentialCache
 from serving.config import ServingConfig
 from serving.db import Database
-from serving.routes import admin, analytics, directory, health, tenants
+from serving.routes import admin, analytics, directory, gaming, health, tenants
 
 
 def create_app(config: ServingConfig | None = None) -> FastAPI:
@@ -43,7 +43,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.state.db = Database(config)
     app.state.credentials = CredentialCache(config.auth_cache_ttl_s)
     errors.install(app)
-    for module in (health, tenants, directory, analytics, admin):
+    for module in (health, tenants, directory, gaming, analytics, admin):
         app.include_router(module.router)
     app.openapi = lambda: _openapi_with_auth(app)
     return app
