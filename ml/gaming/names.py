@@ -20,11 +20,14 @@ ROMAN = {
     "x": "10", "xi": "11", "xii": "12", "xiii": "13", "xiv": "14", "xv": "15", "xvi": "16",
 }  # fmt: skip
 DEFAULT_MIN_CONFIDENCE = 0.75
+# Marks stores add to titles; compatibility decomposition would turn "™" into the letters "TM".
+_MARKS = str.maketrans("", "", "™®©℠")
 
 
 def game_name_key(name: str | None) -> str:
     """ "The Witcher® 3: Wild Hunt" -> "witcher 3 wild hunt"; "FINAL FANTASY VII" -> "final fantasy 7"."""
-    return " ".join(ROMAN.get(word, word) for word in normalize_name(name).split())
+    text = name.translate(_MARKS) if isinstance(name, str) else name
+    return " ".join(ROMAN.get(word, word) for word in normalize_name(text).split())
 
 
 def name_words(name: str | None) -> list[str]:

@@ -535,3 +535,31 @@ def test_tenants_never_see_each_others_games(platform, materialized, edge_tenant
             with conn.transaction(), pytest.raises(psycopg.errors.InsufficientPrivilege):
                 set_tenant(conn, tenant)
                 conn.execute("SELECT count(*) FROM raw.gaming_api_responses")
+
+
+def test_steam_and_igdb_requests_are_spaced_by_the_shared_rate_slot(
+    platform, dagster_instance, edge_settings
+):
+    # The live defaults (IGDB 0.25 s, Steam 1.5 s) with short intervals, so the test stays quick.
+    interval = 0.2
+    result = _catalogue(
+        platform,
+        dagster_instance,
+        igdb=IgdbResource(page_size=4, min_interval_s=interval, backoff_s=0.01),
+        steam=SteamStoreResource(min_interval_s=interval, throttle_pause_s=0.01),
+    )
+    assert result.success
+    for source in ("steam", "igdb"):
+        times = [
+            row[0]
+            for row in _query(
+                platform,
+                edge_settings,
+                """SELECT extract(epoch FROM fetched_at) FROM raw.gaming_api_responses
+                    WHERE dagster_run_id = %s AND source = %s ORDER BY fetched_at""",
+                (result.run_id, source),
+            )
+        ]
+        gaps = [float(b - a) for a, b in zip(times, times[1:], strict=False)]
+        assert len(times) >= 4 and min(gaps) >= interval * 0.9, (source, gaps)
+    assert _metadata(dagster_instance, CATALOGUE, edge_settings)["rate_limit_wait_s"] > 0
