@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench bench-foundation bench-api bench-directory clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
@@ -34,7 +34,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: bench-foundation bench-api bench-directory
+bench: bench-foundation bench-api bench-directory bench-gaming
 
 bench-foundation: install
 	$(BIN)/python -m bench.foundation --cold-install
@@ -51,3 +51,6 @@ clean-data:
 
 bench-directory: install
 	$(BIN)/python -m bench.directory
+
+bench-gaming: install
+	$(BIN)/python -m bench.gaming

@@ -74,7 +74,7 @@ from orchestration.partitions import (
 from orchestration.quality import validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
-from orchestration.warehouse import WarehouseResource, append_rows, write_partition
+from orchestration.warehouse import WarehouseResource, append_rows, set_tenant, write_partition
 
 CATALOGUE_TABLE = "core.gaming_catalogue"
 SNAPSHOT_TABLE = "core.gaming_price_snapshots"
@@ -143,12 +143,14 @@ def load_gaming_settings(warehouse: WarehouseResource, tenant_id: str) -> Gaming
 
 class RawAnswers:
     """Stores each batch of HTTP exchanges in its own transaction as soon as its requests are
-    done (whatever their outcome), before anything parses them; counts calls per source."""
+    done (whatever their outcome), before anything parses them; counts calls per source. One
+    connection serves the run's batches (a catalogue stores hundreds): `close()` it at the end."""
 
     def __init__(self, warehouse: WarehouseResource, tenant_id: str, asset: str, partition: str, run_id):
         self.warehouse, self.tenant_id, self.asset, self.partition = warehouse, tenant_id, asset, partition
         self.run_id = run_id
         self.calls: Counter[str] = Counter()
+        self._conn = None
 
     def store(self, attempts: list[Attempt], igdb_id: int | None = None) -> None:
         if not attempts:
@@ -168,9 +170,16 @@ class RawAnswers:
             }
             for a in attempts
         ]
-        with self.warehouse.tenant_transaction(self.tenant_id) as conn:
-            append_rows(conn, self.tenant_id, RAW_TABLE, rows)
+        if self._conn is None or self._conn.closed:
+            self._conn = self.warehouse.connect()
+        with self._conn.transaction():
+            set_tenant(self._conn, self.tenant_id)
+            append_rows(self._conn, self.tenant_id, RAW_TABLE, rows)
         self.calls.update(a.source for a in attempts)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
 
     def metadata(self, games: int) -> dict[str, MetadataValue]:
         total = sum(self.calls.values())
@@ -403,6 +412,7 @@ def game_catalogue(
         ) from None
     finally:
         fetch.close()
+        raw.close()
 
     now = datetime.now(UTC)
     rows = [
@@ -569,6 +579,7 @@ def game_price_snapshots(
         ) from None
     finally:
         client.close()
+        raw.close()
 
     fetched_at = datetime.now(UTC)
     rows = []

@@ -67,9 +67,18 @@ class Game(BaseModel):
     attribution: str
 
 
-# The current price is the newer of the catalogue's own fetch and the latest daily snapshot.
+# The current price is the newer of the catalogue's own fetch and the tenant's latest daily
+# snapshot (a snapshot covers every game of the catalogue, so its day is found once per tenant,
+# from the primary key, and joined by key instead of looked up game by game).
 # `score` is the same expression as the dbt models': OpenCritic's, else IGDB's (0-100).
+_LATEST_ONE = """SELECT %s::text AS tenant_id,
+       (SELECT max(snapshot_date) FROM core.gaming_price_snapshots WHERE tenant_id = %s) AS day"""
+_LATEST_ALL = (
+    "SELECT tenant_id, max(snapshot_date) AS day FROM core.gaming_price_snapshots GROUP BY tenant_id"
+)
 _GAMES = """
+latest AS ({latest}),
+games AS (
 SELECT c.tenant_id, c.igdb_id, c.name, c.popularity_rank, c.release_date, c.genres, c.platforms,
        coalesce(c.critic_score, c.total_rating) AS score, c.total_rating, c.total_rating_count,
        c.critic_score, c.critic_tier, c.critic_reviews, c.percent_recommended, c.opencritic_id,
@@ -84,12 +93,12 @@ SELECT c.tenant_id, c.igdb_id, c.name, c.popularity_rank, c.release_date, c.genr
        c.review_score, c.review_score_desc, c.reviews_total, c.flags, c.refreshed_at,
        c.name_key, c.genre_keys, c.platform_keys
   FROM core.gaming_catalogue c
+  LEFT JOIN latest l ON l.tenant_id = c.tenant_id
   LEFT JOIN LATERAL (
         SELECT s.*, (c.steam_fetched_at IS NULL OR s.fetched_at >= c.steam_fetched_at) AS newer
           FROM core.gaming_price_snapshots s
-         WHERE s.tenant_id = c.tenant_id AND s.igdb_id = c.igdb_id
-         ORDER BY s.snapshot_date DESC LIMIT 1) p ON true
- WHERE {tenant}
+         WHERE s.tenant_id = c.tenant_id AND s.snapshot_date = l.day AND s.igdb_id = c.igdb_id) p ON true
+ WHERE {tenant})
 """
 # Free games cost 0 (Steam sends them without a price); a game without any price is NULL.
 _PRICE = "CASE WHEN is_free AND final_price IS NULL THEN 0 ELSE final_price END"
@@ -145,12 +154,13 @@ async def list_games(
     ] = None,
 ):
     params: list[Any] = []
-    tenant = "true"
+    tenant, latest = "true", _LATEST_ALL
     if not (scope.principal.is_master and scope.tenant_id == scope.principal.tenant_id):
         # RLS already limits the rows to this one tenant; saying so lets Postgres use the
         # (tenant_id, ...) keys instead of filtering every readable row.
-        tenant = "c.tenant_id = %s"
-        params.append(scope.tenant_id)
+        tenant, latest = "c.tenant_id = %s", _LATEST_ONE
+        params += [scope.tenant_id] * 3
+    games = _GAMES.format(latest=latest, tenant=tenant)
     clauses: list[str] = []
     if q is not None and q.strip():
         words = list(dict.fromkeys(_key(q, "q").split()))[:MAX_QUERY_WORDS]
@@ -179,7 +189,7 @@ async def list_games(
     where = " AND ".join(clauses) or "true"
     rows = await request.app.state.db.fetch(
         scope.tenant_id,
-        f"""WITH games AS ({_GAMES.format(tenant=tenant)})
+        f"""WITH {games}
             SELECT {_COLUMNS}, count(*) OVER () AS _total FROM games WHERE {where}
              ORDER BY {order_by(sort, SORTABLE, "popularity_rank")}, tenant_id, igdb_id
              LIMIT %s OFFSET %s""",
@@ -190,7 +200,7 @@ async def list_games(
     else:  # past the last page, or nothing matches: the count alone
         counted = await request.app.state.db.fetch(
             scope.tenant_id,
-            f"WITH games AS ({_GAMES.format(tenant=tenant)}) SELECT count(*) AS n FROM games WHERE {where}",
+            f"WITH {games} SELECT count(*) AS n FROM games WHERE {where}",
             params,
         )
         total = counted[0]["n"]

@@ -1,10 +1,17 @@
 -- The game catalogue mart: per tenant and game, the blended score, the current price and
--- discount (the latest daily snapshot when it is newer than the catalogue's own fetch), the
--- change against the snapshot before it, reviews, and how fresh each part is.
-with latest as (
-    select distinct on (tenant_id, igdb_id) *
+-- discount (the tenant's latest daily snapshot when it is newer than the catalogue's own fetch,
+-- as the API serves it), the change against the game's snapshot before it, reviews, and how
+-- fresh each part is.
+with latest_day as (
+    select tenant_id, max(snapshot_date) as snapshot_date
     from {{ ref('stg_gaming_price_snapshots') }}
-    order by tenant_id, igdb_id, snapshot_date desc
+    group by tenant_id
+),
+
+latest as (
+    select s.*
+    from {{ ref('stg_gaming_price_snapshots') }} as s
+    inner join latest_day as d on d.tenant_id = s.tenant_id and d.snapshot_date = s.snapshot_date
 ),
 
 priced as (
