@@ -563,3 +563,30 @@ def test_steam_and_igdb_requests_are_spaced_by_the_shared_rate_slot(
         gaps = [float(b - a) for a, b in zip(times, times[1:], strict=False)]
         assert len(times) >= 4 and min(gaps) >= interval * 0.9, (source, gaps)
     assert _metadata(dagster_instance, CATALOGUE, edge_settings)["rate_limit_wait_s"] > 0
+
+
+def test_schedules_request_every_gaming_tenant(dagster_instance, materialized, edge_tenant):
+    from datetime import UTC, datetime
+
+    from dagster import build_schedule_context
+
+    monday = build_schedule_context(
+        instance=dagster_instance, scheduled_execution_time=datetime(2026, 11, 23, 5, tzinfo=UTC)
+    )
+    weekly = list(gaming.gaming_weekly_catalogue(monday))
+    assert {r.partition_key for r in weekly} >= {"thrillring", edge_tenant}
+    assert "coreldove" not in {r.partition_key for r in weekly}  # not a gaming tenant
+    assert all(r.run_key.endswith(":2026-11-23") for r in weekly)
+
+    morning = build_schedule_context(
+        instance=dagster_instance, scheduled_execution_time=datetime(2026, 11, 25, 6, tzinfo=UTC)
+    )
+    daily = gaming.gaming_daily_prices(morning)
+    keys = {r.partition_key for r in daily}
+    assert MultiPartitionKey({"tenant": "thrillring", "date": LATEST_DAY}) in keys
+    assert all(k.keys_by_dimension["date"] == LATEST_DAY for k in keys)
+    # replay data ends before the real calendar's yesterday: nothing to request then
+    later = build_schedule_context(
+        instance=dagster_instance, scheduled_execution_time=datetime(2027, 3, 2, 6, tzinfo=UTC)
+    )
+    assert "outside the price partitions" in gaming.gaming_daily_prices(later).skip_message
