@@ -40,30 +40,14 @@ from dagster import (
 )
 from pydantic import Field
 
-from ml.gaming.catalogue import (
-    CATALOGUE_COLUMNS,
-    assign_steam_ids,
-    critic_action,
-    critic_from_detail,
-    critic_no_match,
-    empty_steam,
-    fuse,
-    kept_critic,
-    unique_critic_ids,
-)
-from ml.gaming.igdb import parse_games
-from ml.gaming.names import DEFAULT_MIN_CONFIDENCE, best_match
-from ml.gaming.opencritic import parse_game, search_hits
+from assets.gaming_fetch import RAW_TABLE, CatalogueFetch, Matching, RawAnswers, StoredAnswers
+from ml.gaming.catalogue import CATALOGUE_COLUMNS, fuse
+from ml.gaming.names import DEFAULT_MIN_CONFIDENCE
 from ml.gaming.prices import ISO_4217, price_changes
-from ml.gaming.steam import entry_for, parse_appdetails, parse_price_entry, parse_review_summary
-from orchestration.api_limits import ApiLedger, BudgetExhaustedError
+from ml.gaming.steam import entry_for, parse_price_entry
+from orchestration.api_limits import ApiLedger
 from orchestration.errors import PlatformError
-from orchestration.gaming_sources import (
-    OFFLINE_STATUSES,
-    IgdbResource,
-    OpenCriticResource,
-    SteamStoreResource,
-)
+from orchestration.gaming_sources import IgdbResource, OpenCriticResource, SteamStoreResource
 from orchestration.metadata import preview_table
 from orchestration.partitions import (
     DATE_DIMENSION,
@@ -74,12 +58,10 @@ from orchestration.partitions import (
 from orchestration.quality import validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
-from orchestration.warehouse import WarehouseResource, append_rows, set_tenant, write_partition
+from orchestration.warehouse import WarehouseResource, write_partition
 
 CATALOGUE_TABLE = "core.gaming_catalogue"
 SNAPSHOT_TABLE = "core.gaming_price_snapshots"
-RAW_TABLE = "raw.gaming_api_responses"
-SOURCES = ("igdb", "twitch", "steam", "opencritic")
 MAX_FEATURED_GAMES = 5000
 PRICE_HISTORY_START = "2026-10-01"
 
@@ -138,58 +120,6 @@ def load_gaming_settings(warehouse: WarehouseResource, tenant_id: str) -> Gaming
     return gaming_settings(tenant_id, rows[0]["settings"])
 
 
-# --- raw answers ------------------------------------------------------------------------------------
-
-
-class RawAnswers:
-    """Stores each batch of HTTP exchanges in its own transaction as soon as its requests are
-    done (whatever their outcome), before anything parses them; counts calls per source. One
-    connection serves the run's batches (a catalogue stores hundreds): `close()` it at the end."""
-
-    def __init__(self, warehouse: WarehouseResource, tenant_id: str, asset: str, partition: str, run_id):
-        self.warehouse, self.tenant_id, self.asset, self.partition = warehouse, tenant_id, asset, partition
-        self.run_id = run_id
-        self.calls: Counter[str] = Counter()
-        self._conn = None
-
-    def store(self, attempts: list[Attempt], igdb_id: int | None = None) -> None:
-        if not attempts:
-            return
-        rows = [
-            {
-                "asset": self.asset,
-                "partition_key": self.partition,
-                "source": a.source,
-                "igdb_id": igdb_id,
-                "request": a.request,
-                "status": a.status,
-                "body": a.body,
-                "attempt": a.attempt,
-                "fetched_at": a.fetched_at,
-                "dagster_run_id": self.run_id,
-            }
-            for a in attempts
-        ]
-        if self._conn is None or self._conn.closed:
-            self._conn = self.warehouse.connect()
-        with self._conn.transaction():
-            set_tenant(self._conn, self.tenant_id)
-            append_rows(self._conn, self.tenant_id, RAW_TABLE, rows)
-        self.calls.update(a.source for a in attempts)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-
-    def metadata(self, games: int) -> dict[str, MetadataValue]:
-        total = sum(self.calls.values())
-        return {
-            **{f"api_calls_{s}": MetadataValue.int(self.calls.get(s, 0)) for s in SOURCES},
-            "api_calls_total": MetadataValue.int(total),
-            "requests_per_game": MetadataValue.float(round(total / games, 3) if games else 0.0),
-        }
-
-
 # --- game_catalogue -----------------------------------------------------------------------------
 
 
@@ -205,161 +135,11 @@ class GameCatalogueConfig(Config):
         ge=0,
         description="Search OpenCritic again for a game it did not know after this many days.",
     )
-
-
-@dataclass
-class CriticReport:
-    searches: int = 0
-    details: int = 0
-    skipped_budget: int = 0
-    kept_recent_no_match: int = 0
-    lost_shared_id: int = 0
-    note: str | None = None
-
-
-class CatalogueFetch:
-    """The three sources' calls for one tenant's catalogue, under the platform's rate slots and
-    budgets; every exchange goes to `raw` as soon as its game's requests are done."""
-
-    def __init__(self, igdb, steam, opencritic, ledger: ApiLedger, raw: RawAnswers, settings: GamingSettings):
-        self.igdb, self.steam, self.opencritic = igdb, steam, opencritic
-        self.ledger, self.raw, self.settings = ledger, raw, settings
-        self.clients = {r.source: r.http_client() for r in (igdb, steam, opencritic)}
-        self.quota: dict[str, str] = {}
-
-    def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
-
-    def games(self) -> tuple[list[dict], int, datetime]:
-        """The featured games in IGDB's popularity order (ranked, Steam ids made unique)."""
-        records: list[dict] = []
-        fetched_at = datetime.now(UTC)
-        for limit, offset in self.igdb.pages(self.settings.featured_games):
-            attempts: list[Attempt] = []
-            try:
-                page = self.igdb.games_page(
-                    self.clients["igdb"],
-                    limit,
-                    offset,
-                    before_attempt=lambda: self.ledger.wait_for_slot("igdb", self.igdb.min_interval_s),
-                    attempts=attempts,
-                )
-            finally:
-                self.raw.store(attempts)
-            records += page
-            if len(page) < limit:
-                break  # IGDB has no more games matching the query
-        games, dropped = parse_games(records)
-        ranked = [{**g, "popularity_rank": i} for i, g in enumerate(games[: self.settings.featured_games], 1)]
-        return assign_steam_ids(ranked), dropped, fetched_at
-
-    def steam_slot(self) -> None:
-        self.ledger.wait_for_slot("steam", self.steam.min_interval_s)
-
-    def steam_data(self, game: dict) -> tuple[dict, datetime | None]:
-        appid = game["steam_appid"]
-        if appid is None:
-            return empty_steam("not_on_steam"), None
-        attempts: list[Attempt] = []
-        client, country = self.clients["steam"], self.settings.steam_country
-        fetched_at = datetime.now(UTC)
-        review_body = None
-        try:
-            details = self.steam.appdetails(
-                client, appid, country, before_attempt=self.steam_slot, attempts=attempts
-            )
-            if entry_for(details, appid)["success"]:
-                review_body = self.steam.reviews(
-                    client, appid, before_attempt=self.steam_slot, attempts=attempts
-                )
-        finally:
-            self.raw.store(attempts, game["igdb_id"])
-        parsed = parse_appdetails(entry_for(details, appid))
-        if not parsed.pop("steam_available"):
-            return empty_steam("unavailable"), fetched_at
-        reviews = parse_review_summary(review_body) or {}
-        return {"steam_status": "ok", **parsed, **reviews}, fetched_at
-
-    def critics(self, games: list[dict], previous: dict[int, dict], config: GameCatalogueConfig):
-        """Critic fields per game (popularity order): by id when known, by name once, else the
-        previous fields; a spent budget or an unreachable OpenCritic keeps previous data."""
-        report = CriticReport()
-        now = datetime.now(UTC)
-        research_after = timedelta(days=config.research_unmatched_after_days)
-        searching = True
-        # Why OpenCritic is not asked any more in this run: disabled, offline or budget_spent.
-        stop: str | None = None
-        if not self.opencritic.enabled:
-            stop, report.note = (
-                "disabled",
-                "OpenCritic skipped: OPENCRITIC_RAPIDAPI_KEY is not set (live mode)",
-            )
-        critics = []
-        for game in games:
-            before = previous.get(game["igdb_id"])
-            action = critic_action(before, now, research_after)
-            if action == "keep":  # a recent no-match: searching again would only spend budget
-                report.kept_recent_no_match += 1
-                critics.append(kept_critic(before))
-                continue
-            if stop or (action == "search" and not searching):
-                report.skipped_budget += stop in (None, "budget_spent")
-                critics.append(kept_critic(before, stop or "budget_spent"))
-                continue
-            attempts: list[Attempt] = []
-            try:
-                critic = self._critic(game, before, action, config, attempts, report)
-            except BudgetExhaustedError as exc:
-                report.skipped_budget += 1
-                if exc.source == "opencritic_search":
-                    searching = False
-                else:
-                    stop, report.note = "budget_spent", f"OpenCritic skipped for the rest of this run: {exc}"
-                critic = kept_critic(before, "budget_spent")
-            except SourceError as exc:
-                if exc.attempts and exc.attempts[-1].status in OFFLINE_STATUSES:
-                    stop, report.note = "offline", f"OpenCritic offline for the rest of this run: {exc}"
-                critic = kept_critic(before, stop or "error")
-            finally:
-                self.raw.store(attempts, game["igdb_id"])
-            critics.append(critic)
-        report.lost_shared_id = unique_critic_ids(critics)
-        return critics, report
-
-    def _critic(self, game, before, action, config, attempts, report) -> dict:
-        client, oc = self.clients["opencritic"], self.opencritic
-
-        def spend_request() -> None:
-            self.ledger.spend("opencritic", oc.daily_limit)
-
-        def spend_search() -> None:
-            self.ledger.spend("opencritic_search", oc.search_daily_limit)
-            spend_request()
-
-        fetched_at = datetime.now(UTC)
-        if action == "detail":
-            body = oc.game(
-                client,
-                before["opencritic_id"],
-                before_attempt=spend_request,
-                attempts=attempts,
-                quota=self.quota,
-            )
-            report.details += 1
-            return critic_from_detail(parse_game(body), before, fetched_at)
-        hits = oc.search(
-            client, game["name"], before_attempt=spend_search, attempts=attempts, quota=self.quota
-        )
-        report.searches += 1
-        match = best_match(game["name"], search_hits(hits), config.min_match_confidence)
-        if not match.matched:
-            return critic_no_match(match, fetched_at)
-        body = oc.game(
-            client, match.candidate_id, before_attempt=spend_request, attempts=attempts, quota=self.quota
-        )
-        report.details += 1
-        return critic_from_detail(parse_game(body), before, fetched_at, match)
+    reparse: bool = Field(
+        default=False,
+        description="Rebuild the catalogue from the answers its last refresh stored (after a parser fix); "
+        "no API is called.",
+    )
 
 
 def _previous_catalogue(warehouse: WarehouseResource, tenant_id: str) -> dict[int, dict]:
@@ -397,21 +177,31 @@ def game_catalogue(
     started = time.perf_counter()
     ledger = ApiLedger(warehouse)
     raw = RawAnswers(warehouse, tenant_id, "game_catalogue", tenant_id, run_id)
-    fetch = CatalogueFetch(igdb, steam, opencritic, ledger, raw, settings)
+    matching = Matching(config.min_match_confidence, config.research_unmatched_after_days)
     try:
-        games, dropped, igdb_fetched_at = fetch.games()
-        if not games:
-            raise Failure(f"IGDB returned no games for tenant {tenant_id!r}; the previous catalogue is kept")
-        context.log.info(f"IGDB: {len(games)} featured games; fetching Steam data")
-        steam_data = [fetch.steam_data(game) for game in games]
-        critics, report = fetch.critics(games, previous, config)
+        if config.reparse:
+            fetch = StoredAnswers(warehouse, tenant_id, settings.featured_games)
+        else:
+            fetch = CatalogueFetch(
+                igdb, steam, opencritic, ledger, raw, settings.featured_games, settings.steam_country
+            )
+        try:
+            games, dropped, igdb_fetched_at = fetch.games()
+            if not games:
+                raise Failure(
+                    f"IGDB returned no games for tenant {tenant_id!r}; the previous catalogue is kept"
+                )
+            context.log.info(f"IGDB: {len(games)} featured games; fetching Steam data")
+            steam_data = [fetch.steam_data(game) for game in games]
+            critics, report = fetch.critics(games, previous, matching)
+        finally:
+            fetch.close()
     except (SourceError, UnrecordedRequestError, PlatformError) as exc:
         raise Failure(
             description=f"the catalogue of {tenant_id!r} was not refreshed (the previous one is kept): {exc}",
             metadata=raw.metadata(len(previous)),
         ) from None
     finally:
-        fetch.close()
         raw.close()
 
     now = datetime.now(UTC)
@@ -427,6 +217,7 @@ def game_catalogue(
                 now=now,
             ),
             "dagster_run_id": run_id,
+            "answers_run_id": fetch.run_id if config.reparse else run_id,
         }
         for game, (steam_fields, steam_fetched_at), critic in zip(games, steam_data, critics, strict=True)
     ]
@@ -438,7 +229,7 @@ def game_catalogue(
             tenant_id,
             CATALOGUE_TABLE,
             rows,
-            columns=(*CATALOGUE_COLUMNS, "dagster_run_id"),
+            columns=(*CATALOGUE_COLUMNS, "dagster_run_id", "answers_run_id"),
             run_id=run_id,
         )
     elapsed = time.perf_counter() - started

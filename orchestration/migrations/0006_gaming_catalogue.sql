@@ -76,6 +76,8 @@ CREATE TABLE core.gaming_catalogue (
     changed_at          timestamptz NOT NULL,
     refreshed_at        timestamptz NOT NULL DEFAULT now(),
     dagster_run_id      text,
+    -- The run whose stored answers built the row: itself, or for a reparse the refresh it read.
+    answers_run_id      text NOT NULL,
     PRIMARY KEY (tenant_id, igdb_id)
 );
 -- Store keys are unique per tenant too (the asset gives a shared one to the most popular game).

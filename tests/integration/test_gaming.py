@@ -79,12 +79,13 @@ def _resources(platform, fixtures=None, *, searches=100, requests=200, **overrid
     }
 
 
-def _catalogue(platform, instance, tenant=EDGE_TENANT, **kwargs):
+def _catalogue(platform, instance, tenant=EDGE_TENANT, config=None, **kwargs):
     return materialize(
         [gaming.game_catalogue, gaming.game_catalogue_valid],
         partition_key=tenant,
         instance=instance,
         resources=_resources(platform, **kwargs),
+        run_config={"ops": {"game_catalogue": {"config": config}}} if config else None,
         raise_on_error=False,
     )
 
@@ -590,3 +591,29 @@ def test_schedules_request_every_gaming_tenant(dagster_instance, materialized, e
         instance=dagster_instance, scheduled_execution_time=datetime(2027, 3, 2, 6, tzinfo=UTC)
     )
     assert "outside the price partitions" in gaming.gaming_daily_prices(later).skip_message
+
+
+def test_reparse_rebuilds_the_catalogue_from_stored_answers_without_calling_any_api(
+    platform, dagster_instance, edge_settings, tmp_path
+):
+    assert _catalogue(platform, dagster_instance).success
+    columns = "igdb_id, content_hash, final_price, review_score, critic_score, opencritic_status, first_seen"
+    good = sorted(_query(platform, edge_settings, f"SELECT {columns} FROM core.gaming_catalogue"))
+    with psycopg.connect(platform.writer_url) as conn, conn.transaction():
+        set_tenant(conn, edge_settings)  # what an old, buggy parser might have left behind
+        conn.execute(
+            "UPDATE core.gaming_catalogue SET final_price = NULL, critic_score = NULL, content_hash = 'stale'"
+        )
+    raw = "SELECT count(*) FROM raw.gaming_api_responses"
+    raw_before = _query(platform, edge_settings, raw)[0][0]
+    nowhere = tmp_path / "no-recordings"  # any request would fail: nothing is recorded here
+    for source in ("igdb", "steam", "opencritic"):
+        (nowhere / source).mkdir(parents=True)
+    for _ in range(2):  # a reparse can be reparsed: the rows keep pointing at the answers they used
+        result = _catalogue(platform, dagster_instance, config={"reparse": True}, fixtures=nowhere)
+        assert result.success
+        assert sorted(_query(platform, edge_settings, f"SELECT {columns} FROM core.gaming_catalogue")) == good
+    meta = _metadata(dagster_instance, CATALOGUE, edge_settings)
+    assert meta["api_calls_total"] == 0 and "reparsed from the answers of run" in meta["opencritic_note"]
+    assert meta["opencritic_details"] == 6 and meta["games"] == 8  # the six matched games
+    assert _query(platform, edge_settings, raw)[0][0] == raw_before
