@@ -12,7 +12,15 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, MultiPartitionKey, materialize
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    MultiPartitionKey,
+    SkipReason,
+    materialize,
+)
 from psycopg.types.json import Jsonb
 
 from assets import gaming
@@ -240,7 +248,7 @@ def test_thrillring_price_snapshot_is_one_batched_request(platform, dagster_inst
 def test_checks_passed_for_thrillring(dagster_instance, materialized):
     for key, check in [(CATALOGUE, "game_catalogue_valid"), (PRICES, "game_price_snapshots_valid")]:
         records = dagster_instance.event_log_storage.get_asset_check_execution_history(
-            __import__("dagster").AssetCheckKey(key, check), limit=5
+            AssetCheckKey(key, check), limit=5
         )
         assert records and all(r.status.value == "SUCCEEDED" for r in records), check
 
@@ -571,26 +579,24 @@ def test_schedules_request_every_gaming_tenant(dagster_instance, materialized, e
 
     from dagster import build_schedule_context
 
-    monday = build_schedule_context(
-        instance=dagster_instance, scheduled_execution_time=datetime(2026, 11, 23, 5, tzinfo=UTC)
-    )
-    weekly = list(gaming.gaming_weekly_catalogue(monday))
+    def evaluate(schedule, when):
+        # As a context manager: the schedule's own instance is closed (and unregistered) after.
+        with build_schedule_context(instance=dagster_instance, scheduled_execution_time=when) as context:
+            result = schedule(context)
+            return result if isinstance(result, SkipReason) else list(result)
+
+    weekly = evaluate(gaming.gaming_weekly_catalogue, datetime(2026, 11, 23, 5, tzinfo=UTC))
     assert {r.partition_key for r in weekly} >= {"thrillring", edge_tenant}
     assert "coreldove" not in {r.partition_key for r in weekly}  # not a gaming tenant
     assert all(r.run_key.endswith(":2026-11-23") for r in weekly)
 
-    morning = build_schedule_context(
-        instance=dagster_instance, scheduled_execution_time=datetime(2026, 11, 25, 6, tzinfo=UTC)
-    )
-    daily = gaming.gaming_daily_prices(morning)
+    daily = evaluate(gaming.gaming_daily_prices, datetime(2026, 11, 25, 6, tzinfo=UTC))
     keys = {r.partition_key for r in daily}
     assert MultiPartitionKey({"tenant": "thrillring", "date": LATEST_DAY}) in keys
     assert all(k.keys_by_dimension["date"] == LATEST_DAY for k in keys)
     # replay data ends before the real calendar's yesterday: nothing to request then
-    later = build_schedule_context(
-        instance=dagster_instance, scheduled_execution_time=datetime(2027, 3, 2, 6, tzinfo=UTC)
-    )
-    assert "outside the price partitions" in gaming.gaming_daily_prices(later).skip_message
+    later = evaluate(gaming.gaming_daily_prices, datetime(2027, 3, 2, 6, tzinfo=UTC))
+    assert "outside the price partitions" in later.skip_message
 
 
 def test_reparse_rebuilds_the_catalogue_from_stored_answers_without_calling_any_api(
