@@ -502,7 +502,9 @@ def test_price_snapshot_without_a_catalogue_fails_clearly(platform, dagster_inst
         conn.execute("DELETE FROM core.gaming_catalogue WHERE tenant_id = %s", (edge_settings,))
     result = _prices(platform, dagster_instance, LATEST_DAY)
     assert not result.success and "materialize game_catalogue first" in _failure(result)
+    # with the catalogue back, the day's snapshot (and its check) succeed again
     assert _catalogue(platform, dagster_instance).success
+    assert _prices(platform, dagster_instance, LATEST_DAY).success
 
 
 def test_blocking_checks_catch_out_of_range_ratings_and_unknown_currencies(
