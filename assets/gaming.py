@@ -222,7 +222,8 @@ def game_catalogue(
         for game, (steam_fields, steam_fetched_at), critic in zip(games, steam_data, critics, strict=True)
     ]
     with warehouse.tenant_transaction(tenant_id) as conn:
-        # Two runs for one tenant must not both replace the catalogue from stale reads.
+        # Writers of one tenant's catalogue go one at a time (the igdb pool already runs one
+        # catalogue at a time; this also holds for runs started outside the pool).
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{CATALOGUE_TABLE}:{tenant_id}",))
         written = write_partition(
             conn,
@@ -274,6 +275,8 @@ def _catalogue_metadata(rows, previous, raw, report, quota, ledger, dropped, wri
         "opencritic_searches": MetadataValue.int(report.searches),
         "opencritic_details": MetadataValue.int(report.details),
         "opencritic_skipped_budget": MetadataValue.int(report.skipped_budget),
+        # No-matches searched less than research_unmatched_after_days ago are not searched again.
+        "opencritic_recent_no_match_kept": MetadataValue.int(report.kept_recent_no_match),
         "opencritic_searches_used_today": MetadataValue.int(ledger.used_today("opencritic_search")),
         "opencritic_requests_used_today": MetadataValue.int(ledger.used_today("opencritic")),
         "games_per_s": MetadataValue.float(round(len(rows) / elapsed, 1) if elapsed else 0.0),

@@ -310,6 +310,7 @@ def test_an_unchanged_refresh_changes_no_game(platform, dagster_instance, edge_s
     assert meta["games_changed"] == 0 and meta["games_new"] == 0 and meta["games_dropped"] == 0
     # known OpenCritic ids are read directly; recent no-matches are not searched again
     assert meta["opencritic_searches"] == 0 and meta["opencritic_details"] == 6
+    assert meta["opencritic_recent_no_match_kept"] == 2  # Portal 2 and Dota 2
 
 
 @pytest.mark.parametrize(
