@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench bench-foundation bench-api bench-directory clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
@@ -34,7 +34,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: bench-foundation bench-api bench-directory
+bench: bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce
 
 bench-foundation: install
 	$(BIN)/python -m bench.foundation --cold-install
@@ -54,3 +54,9 @@ bench-directory: install
 
 bench-ecommerce: install
 	$(BIN)/python -m bench.ecommerce
+
+bench-esports: install
+	$(BIN)/python -m bench.esports
+
+bench-gaming: install
+	$(BIN)/python -m bench.gaming

@@ -10,14 +10,18 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from assets import analytics, directory, ecommerce, ecommerce_checks, esports, tenancy
+from assets import analytics, directory, ecommerce, ecommerce_checks, esports, gaming, tenancy
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
+from orchestration.gaming_sources import IgdbResource, OpenCriticResource, SteamStoreResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.saleor import SaleorResource
 from orchestration.settings import (
+    ENV_IGDB_CLIENT_ID,
+    ENV_IGDB_CLIENT_SECRET,
     ENV_LOCATIONIQ_KEY,
+    ENV_OPENCRITIC_KEY,
     ENV_SALEOR_TOKEN,
     ENV_WRITER_URL,
     load_settings,
@@ -29,7 +33,7 @@ from sensors.directory import directory_cache_expiry_sensor
 from sensors.file_drops import gaming_file_drops_sensor
 from sensors.tenants import tenant_registry_sensor
 
-DOMAIN_MODULES = [tenancy, directory, esports, ecommerce, ecommerce_checks, analytics]
+DOMAIN_MODULES = [tenancy, directory, gaming, esports, ecommerce, ecommerce_checks, analytics]
 
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
 # shows where they come from and never their values.
@@ -37,6 +41,14 @@ SOURCE_SETTINGS = {
     "mode": source_mode(),
     "fixtures_dir": str(load_settings().fixtures_dir),
 }
+# Replay answers come from disk: Steam's live spacing (1.5 s, and minutes after a 429) would
+# keep the demo waiting minutes for ThrillRing's 50 games. Live mode keeps the published limits.
+STEAM_PACE = {"min_interval_s": 0.01, "throttle_pause_s": 0.05} if source_mode() == "replay" else {}
+
+
+def _env(name: str) -> EnvVar | None:
+    return EnvVar(name) if os.environ.get(name) else None
+
 
 defs = Definitions(
     assets=[
@@ -44,6 +56,7 @@ defs = Definitions(
         analytics.tenant_registry,
         analytics.table_loads,
         *directory.source_apis,
+        *gaming.source_apis,
         esports.news_feeds_source,
         esports.drop_folder_source,
         ecommerce.saleor_api,
@@ -51,6 +64,8 @@ defs = Definitions(
     asset_checks=load_asset_checks_from_modules(DOMAIN_MODULES),
     jobs=[
         directory.directory_refresh_job,
+        gaming.gaming_catalogue_job,
+        gaming.gaming_prices_job,
         esports.esports_news_job,
         esports.gaming_drops_job,
         ecommerce.ecommerce_products_job,
@@ -59,6 +74,8 @@ defs = Definitions(
     schedules=[
         analytics.nightly_marts_schedule,
         directory.directory_daily_refresh,
+        gaming.gaming_weekly_catalogue,
+        gaming.gaming_daily_prices,
         esports.esports_news_hourly,
         esports.gaming_drops_daily_sweep,
         ecommerce.ecommerce_products_schedule,
@@ -73,17 +90,16 @@ defs = Definitions(
     resources={
         "warehouse": WarehouseResource(database_url=EnvVar(ENV_WRITER_URL)),
         "nominatim": NominatimResource(**SOURCE_SETTINGS),
-        "locationiq": LocationIQResource(
-            **SOURCE_SETTINGS,
-            api_key=EnvVar(ENV_LOCATIONIQ_KEY) if os.environ.get(ENV_LOCATIONIQ_KEY) else None,
-        ),
+        "locationiq": LocationIQResource(**SOURCE_SETTINGS, api_key=_env(ENV_LOCATIONIQ_KEY)),
         "overpass": OverpassResource(**SOURCE_SETTINGS),
+        "igdb": IgdbResource(
+            **SOURCE_SETTINGS, client_id=_env(ENV_IGDB_CLIENT_ID), client_secret=_env(ENV_IGDB_CLIENT_SECRET)
+        ),
+        "steam": SteamStoreResource(**SOURCE_SETTINGS, **STEAM_PACE),
+        "opencritic": OpenCriticResource(**SOURCE_SETTINGS, api_key=_env(ENV_OPENCRITIC_KEY)),
         "feeds": NewsFeedResource(**SOURCE_SETTINGS),
         "drops": DropFolderResource(root=str(load_settings().drops_dir)),
-        "saleor": SaleorResource(
-            **SOURCE_SETTINGS,
-            app_token=EnvVar(ENV_SALEOR_TOKEN) if os.environ.get(ENV_SALEOR_TOKEN) else None,
-        ),
+        "saleor": SaleorResource(**SOURCE_SETTINGS, app_token=_env(ENV_SALEOR_TOKEN)),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,
             profiles_dir=str(DBT_PROJECT_DIR),

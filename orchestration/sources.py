@@ -24,7 +24,7 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from orchestration.errors import PlatformError
-from orchestration.replay import transport_for
+from orchestration.replay import SECRET_PARAMS, transport_for
 from orchestration.settings import PROJECT_ROOT
 
 USER_AGENT = "bizosaas-data-platform/0.1 (+https://bizoholic.example; data-ops@bizoholic.example)"
@@ -82,7 +82,10 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 
 def describe(request: httpx.Request) -> str:
     """A request as it may be logged: without credentials in the query."""
-    url = request.url.copy_remove_param("key").copy_remove_param("api_key")
+    url = request.url
+    # Every parameter replay treats as a secret (Twitch's client_secret too), in any case.
+    for name in {k for k in url.params if k.lower() in SECRET_PARAMS}:
+        url = url.copy_remove_param(name)
     return f"{request.method} {url}"
 
 

@@ -1,0 +1,43 @@
+-- The game catalogue as analysts read it: one row per game per tenant with each source's key,
+-- the blended score and the share of positive Steam reviews.
+select
+    tenant_id,
+    igdb_id,
+    steam_appid,
+    opencritic_id,
+    name,
+    popularity_rank,
+    release_date,
+    genres,
+    platforms,
+    total_rating,
+    total_rating_count,
+    critic_score,
+    critic_reviews,
+    critic_tier,
+    percent_recommended,
+    opencritic_status,
+    opencritic_match_confidence,
+    -- OpenCritic's top-critic score when OpenCritic knows the game, else IGDB's total rating
+    -- (both 0-100); the API's `score` is the same expression.
+    coalesce(critic_score, total_rating) as score,
+    steam_status,
+    coalesce(is_free, false) as is_free,
+    currency,
+    initial_price,
+    final_price,
+    discount_percent,
+    review_score,
+    review_score_desc,
+    reviews_positive,
+    reviews_negative,
+    reviews_total,
+    case when reviews_total > 0 then round(reviews_positive::numeric / reviews_total, 4) end
+        as steam_positive_share,
+    flags,
+    igdb_fetched_at,
+    steam_fetched_at,
+    opencritic_fetched_at,
+    refreshed_at,
+    changed_at
+from {{ source('gaming', 'gaming_catalogue') }}
