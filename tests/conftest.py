@@ -87,5 +87,7 @@ def materialized(platform, dagster_instance):
     outcomes = execute(
         defs, dagster_instance, plan_runs(defs, dagster_instance, None, None), progress=lambda _: None
     )
-    assert outcomes and all(o.success for o in outcomes), [o.error for o in outcomes]
+    assert outcomes and all(o.success for o in outcomes), [
+        (o.run.label, o.error) for o in outcomes if not o.success
+    ]
     return outcomes
