@@ -61,3 +61,17 @@ def test_the_daily_budget_holds_under_concurrency(platform):
     assert _ledger(platform).used_today("budget_test") == limit
     with pytest.raises(BudgetExhaustedError):
         _ledger(platform).spend("zero_budget", 0)
+
+
+def test_one_ledger_uses_one_connection_and_survives_losing_it(platform):
+    ledger = _ledger(platform)
+    assert ledger.spend("ledger_conn_test", 10) == 1
+    first = ledger._conn.info.backend_pid
+    ledger.wait_for_slot("ledger_conn_test", 0.001)
+    assert ledger.spend("ledger_conn_test", 10) == 2 and ledger._conn.info.backend_pid == first
+    with platform.admin() as admin:  # the server drops the connection between two calls
+        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+    assert ledger.spend("ledger_conn_test", 10) == 3
+    assert ledger._conn.info.backend_pid != first
+    ledger.close()
+    assert ledger._conn.closed and ledger.used_today("ledger_conn_test") == 3
