@@ -11,7 +11,8 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
 	@echo "make test   - install, lint, run the test suite against a real Postgres"
-	@echo "make bench  - run the benchmarks behind BENCHMARKS.md"
+	@echo "make bench  - run the benchmarks behind BENCHMARKS.md (bench-<name> runs one: foundation,"
+	@echo "              api, directory, gaming, esports, ecommerce)"
 
 # The stamp makes a second install free; editing pyproject.toml or the lock reinstalls,
 # and pip then only adds what changed.

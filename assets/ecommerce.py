@@ -215,7 +215,7 @@ class SaleorSession:
             run_id,
         )
         self.ledger = ApiLedger(warehouse)
-        self.client = saleor.client()
+        self.client = saleor.client(url)
         self.calls = 0
         self.pages = 0
         self.stored = 0
@@ -607,7 +607,8 @@ def _revenue_text(orders: list[dict[str, Any]]) -> str:
             description=(
                 f"The orders created on each UTC day in {ORDERS_TABLE} (partition order_date). "
                 "Re-running a day fetches only its orders updated since the day's watermark and merges "
-                "them (status changes, refunds). Buyers are kept as keyed hashes, never emails."
+                "them (status changes, refunds). Buyers are kept as per-tenant hashes of their emails, "
+                "never the emails."
             ),
         ),
         AssetSpec(

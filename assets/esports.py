@@ -595,9 +595,11 @@ def process_file(
     log=None,
 ) -> FileOutcome:
     """Validate, load and file away one dropped export; never half-loads it."""
-    if not path.is_file():
+    try:
+        # (The sensor may file a duplicate away between a check and the read: read, then judge.)
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
         return FileOutcome(path.name, "gone", detail="no longer in the inbox (processed by another run?)")
-    data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
     with warehouse.tenant_transaction(tenant_id) as conn:
         loaded = _ledger(conn, tenant_id, sha256)

@@ -314,6 +314,18 @@ def _price(row: dict) -> str | None:
 # --- game_price_snapshots --------------------------------------------------------------------------
 
 
+def check_snapshot_day(day: date, today: date, mode: str) -> None:
+    """Steam has no price history: a live fetch is today's price, which may stand for today or
+    for yesterday (the daily schedule snapshots the day that just ended). Writing it under an
+    older day would overwrite that day's real snapshot, so a live backfill is refused. Replay
+    serves the recorded prices of its fixed days, so any day is fine there."""
+    if mode == "live" and not today - timedelta(days=1) <= day <= today:
+        raise Failure(
+            f"price snapshot for {day}: Steam only tells today's prices, so a live run can snapshot "
+            f"{today - timedelta(days=1)} or {today}, not an older day (its stored snapshot is kept)"
+        )
+
+
 @asset(
     partitions_def=price_partitions,
     group_name="gaming",
@@ -334,6 +346,7 @@ def game_price_snapshots(
 ) -> MaterializeResult:
     keys = context.partition_key.keys_by_dimension
     tenant_id, day = keys[TENANT_DIMENSION], date.fromisoformat(keys[DATE_DIMENSION])
+    check_snapshot_day(day, datetime.now(UTC).date(), steam.mode)
     settings = load_gaming_settings(warehouse, tenant_id)
     catalogue = warehouse.query(
         tenant_id,

@@ -23,6 +23,7 @@ from orchestration.settings import (
     ENV_LOCATIONIQ_KEY,
     ENV_OPENCRITIC_KEY,
     ENV_SALEOR_TOKEN,
+    ENV_SALEOR_TOKEN_HOST,
     ENV_WRITER_URL,
     load_settings,
     source_mode,
@@ -99,7 +100,9 @@ defs = Definitions(
         "opencritic": OpenCriticResource(**SOURCE_SETTINGS, api_key=_env(ENV_OPENCRITIC_KEY)),
         "feeds": NewsFeedResource(**SOURCE_SETTINGS),
         "drops": DropFolderResource(root=str(load_settings().drops_dir)),
-        "saleor": SaleorResource(**SOURCE_SETTINGS, app_token=_env(ENV_SALEOR_TOKEN)),
+        "saleor": SaleorResource(
+            **SOURCE_SETTINGS, app_token=_env(ENV_SALEOR_TOKEN), token_host=_env(ENV_SALEOR_TOKEN_HOST)
+        ),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,
             profiles_dir=str(DBT_PROJECT_DIR),

@@ -19,7 +19,7 @@ import httpx
 from pydantic import Field
 
 from orchestration.errors import PlatformError
-from orchestration.settings import ENV_SALEOR_TOKEN
+from orchestration.settings import ENV_SALEOR_TOKEN, ENV_SALEOR_TOKEN_HOST
 from orchestration.sources import Attempt, HttpSourceResource, Reject, SourceError, json_body, retry_on_status
 
 # Sorted by last modification, so a watermark (the newest updatedAt stored) is a safe place to
@@ -108,6 +108,18 @@ class SaleorTokenMissingError(PlatformError):
         )
 
 
+class SaleorTokenScopeError(PlatformError):
+    def __init__(self, host: str, token_host: str | None) -> None:
+        where = (
+            f"{ENV_SALEOR_TOKEN_HOST}={token_host}" if token_host else f"{ENV_SALEOR_TOKEN_HOST} is not set"
+        )
+        super().__init__(
+            f"the Saleor app token is not sent to {host or 'a URL without a host'} ({where}): set "
+            f"{ENV_SALEOR_TOKEN_HOST} to the host of the shop the token belongs to, and give each "
+            "shop its own token"
+        )
+
+
 @dataclass
 class Page:
     number: int
@@ -128,6 +140,13 @@ class SaleorResource(HttpSourceResource):
 
     source = "saleor"
     app_token: str | None = Field(default=None, description=f"App token ({ENV_SALEOR_TOKEN}).")
+    token_host: str | None = Field(
+        default=None,
+        description=(
+            f"The one Saleor host the app token belongs to ({ENV_SALEOR_TOKEN_HOST}). The shop's URL "
+            "is a tenant setting, so the token is sent to this host only, never to a URL a tenant names."
+        ),
+    )
     min_interval_s: float = Field(
         default=0.5,
         ge=0,
@@ -143,8 +162,13 @@ class SaleorResource(HttpSourceResource):
     orders_page_size: int = Field(default=100, ge=1, le=100, description="Orders per page (max 100).")
     max_pages: int = Field(default=1000, ge=1, description="Pages one query may span before it is stopped.")
 
-    def client(self) -> httpx.Client:
+    def client(self, url: str | None = None) -> httpx.Client:
+        """A client for the shop at `url`; it carries the app token only when `url` is on
+        `token_host`."""
         if self.app_token:
+            host = (urlsplit(url or "").hostname or "").lower()
+            if not self.token_host or host != self.token_host.strip().lower():
+                raise SaleorTokenScopeError(host, self.token_host)
             return self.http_client(headers={"Authorization": f"Bearer {self.app_token}"})
         if self.mode != "replay":
             raise SaleorTokenMissingError()

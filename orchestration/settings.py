@@ -29,6 +29,7 @@ ENV_IGDB_CLIENT_ID = "IGDB_CLIENT_ID"  # Twitch application id
 ENV_IGDB_CLIENT_SECRET = "IGDB_CLIENT_SECRET"
 ENV_OPENCRITIC_KEY = "OPENCRITIC_RAPIDAPI_KEY"
 ENV_SALEOR_TOKEN = "SALEOR_APP_TOKEN"
+ENV_SALEOR_TOKEN_HOST = "SALEOR_TOKEN_HOST"  # the only host the app token is ever sent to
 ENV_DROPS_DIR = "BIZOSAAS_DROPS_DIR"  # watched folder for file exports, one subfolder per tenant
 ENV_REPLAY_DATE = "BIZOSAAS_REPLAY_DATE"
 

@@ -1,8 +1,9 @@
 """Saleor GraphQL nodes as warehouse rows, and how incremental fetches merge into what is stored.
 
 Pure functions: the asset fetches pages and writes rows, everything in between is here.
-Customers are kept as a keyed hash of their email (`customer_key`), never the address itself:
-the analytics need "the same customer", not who it is.
+Customers are kept as a per-tenant SHA-256 of their email (`customer_key`), never the address
+itself: the analytics need "the same customer", not who it is. It is a pseudonym, not a secret:
+whoever already holds an address can recompute its key (a keyed HMAC would need a managed secret).
 """
 
 from __future__ import annotations

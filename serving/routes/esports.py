@@ -259,6 +259,7 @@ async def list_tournaments(
 async def get_tournament(request: Request, scope: TenantScope, tournament_id: str):
     if len(tournament_id) > 64:
         raise ApiError(404, "tournament not found")
+    where, params = _tenant_filter(scope, "t.tenant_id")
     rows = await request.app.state.db.fetch(
         scope.tenant_id,
         f"""SELECT {_TOURNAMENT_COLUMNS},
@@ -271,8 +272,11 @@ async def get_tournament(request: Request, scope: TenantScope, tournament_id: st
                      JOIN core.gaming_players p USING (tenant_id, player_id)
                     WHERE e.tenant_id = t.tenant_id AND e.tournament_id = t.tournament_id), '[]') AS entries
              FROM core.gaming_tournaments t CROSS JOIN LATERAL {_COUNTS}
-            WHERE t.tenant_id = %s AND t.tournament_id = %s""",
-        [scope.tenant_id, tournament_id],
+            WHERE {" AND ".join([*where, "t.tournament_id = %s"])}
+            -- A master reading as itself also finds its clients' tournaments (as the list does);
+            -- its own comes first should two tenants use the same id.
+            ORDER BY (t.tenant_id = %s) DESC, t.tenant_id LIMIT 1""",
+        [*params, tournament_id, scope.tenant_id],
     )
     if not rows:
         raise ApiError(404, f"tournament {tournament_id!r} not found")

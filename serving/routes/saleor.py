@@ -1,5 +1,6 @@
 """E-commerce reads: the tenant's Saleor catalogue (with variants) and orders (with lines), and the
-e-commerce marts analysts also query. Buyers appear only as customer keys (keyed hashes)."""
+e-commerce marts analysts also query. Buyers appear only as customer keys (per-tenant hashes of
+their emails)."""
 
 from datetime import date, datetime
 from enum import Enum

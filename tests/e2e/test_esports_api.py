@@ -77,6 +77,10 @@ def test_tournaments_with_entrant_counts_and_filters(api):
     placements = [e["placement"] for e in detail["entries"] if e["placement"] is not None]
     assert placements == sorted(placements) and placements[0] == 1
     assert_error(get(api, f"{TOURNAMENTS}/TR-0000-0000", "thrillring"), 404)
+    # The master finds in detail what its list shows it; another client does not.
+    as_master = get(api, f"{TOURNAMENTS}/{completed[0]['tournament_id']}", "master").json()
+    assert as_master["tenant_id"] == "thrillring" and as_master["entries"] == detail["entries"]
+    assert_error(get(api, f"{TOURNAMENTS}/{completed[0]['tournament_id']}", "coreldove"), 404)
 
 
 def test_players_filters_and_sorting(api):

@@ -472,3 +472,18 @@ def test_fuse_keys_flags_hash_and_change_tracking():
 def test_content_hash_ignores_number_representation():
     assert content_hash({"a": Decimal("95.10")}) == content_hash({"a": 95.1})
     assert content_hash({"a": 1}) != content_hash({"a": 2})
+
+
+def test_a_live_price_snapshot_only_writes_today_or_yesterday():
+    from datetime import date
+
+    from dagster import Failure
+
+    from assets.gaming import check_snapshot_day
+
+    today = date(2026, 11, 26)
+    check_snapshot_day(date(2026, 11, 25), today, "live")  # the day that just ended
+    check_snapshot_day(today, today, "live")
+    with pytest.raises(Failure, match="Steam only tells today's prices"):
+        check_snapshot_day(date(2026, 11, 12), today, "live")  # a backfill would overwrite history
+    check_snapshot_day(date(2026, 11, 12), today, "replay")  # recorded days replay as recorded

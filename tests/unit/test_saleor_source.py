@@ -17,13 +17,14 @@ from orchestration.saleor import (
     PRODUCTS_QUERY,
     SaleorResource,
     SaleorTokenMissingError,
+    SaleorTokenScopeError,
     classify,
     compact,
     graphql_error,
     orders_body,
     products_body,
 )
-from orchestration.settings import ENV_SALEOR_TOKEN, PROJECT_ROOT
+from orchestration.settings import ENV_SALEOR_TOKEN, ENV_SALEOR_TOKEN_HOST, PROJECT_ROOT
 from orchestration.sources import Attempt, Reject, Retry, SourceError
 
 CORELDOVE = "https://coreldove.saleor.cloud/graphql/"
@@ -77,7 +78,7 @@ def collect(resource, url, connection, make_body, slots=None):
         evidence.append((number, body["variables"].get("after"), [a.status for a in attempts]))
 
     for page in resource.pages(
-        resource.client(),
+        resource.client(url),
         url,
         connection,
         make_body,
@@ -228,16 +229,28 @@ def test_the_app_token_is_sent_but_never_part_of_a_match(tmp_path: Path):
             200, json={"data": {"products": {"edges": [], "pageInfo": {"hasNextPage": False}}}}
         )
 
-    resource = SaleorResource(app_token="sk-test", min_interval_s=0)
-    client = resource.client()
+    resource = SaleorResource(app_token="sk-test", token_host="coreldove-edge.saleor.cloud", min_interval_s=0)
+    client = resource.client(EDGE)
     assert client.headers["Authorization"] == "Bearer sk-test"
     client._transport = httpx.MockTransport(handler)
     pages = list(resource.pages(client, EDGE, "products", products_of(resource)))
     assert seen == ["Bearer sk-test"] and pages[0].nodes == []
     # replay answers the same request with or without the token (the recording has none)
-    replayed, _ = collect(SaleorResource(app_token="sk-other", min_interval_s=0), EDGE, "orders",
+    other = SaleorResource(app_token="sk-other", token_host="CorelDove-Edge.saleor.cloud", min_interval_s=0)
+    replayed, _ = collect(other, EDGE, "orders",
                           orders_of(SaleorResource(), date(2026, 11, 10)))  # fmt: skip
     assert len(replayed[0].nodes) == 3
+
+
+def test_the_app_token_goes_only_to_its_own_host():
+    # A tenant's saleor_url is a setting: naming another host must not earn it the token.
+    resource = SaleorResource(app_token="sk-test", token_host="coreldove.saleor.cloud")
+    assert resource.client("https://coreldove.saleor.cloud/graphql/").headers["Authorization"]
+    for url in ("https://attacker.example/graphql/", "http://127.0.0.1:8000/graphql/", None):
+        with pytest.raises(SaleorTokenScopeError, match="is not sent to"):
+            resource.client(url)
+    with pytest.raises(SaleorTokenScopeError, match=f"{ENV_SALEOR_TOKEN_HOST} is not set"):
+        SaleorResource(app_token="sk-test").client("https://coreldove.saleor.cloud/graphql/")
 
 
 def test_live_mode_without_a_token_names_the_variable():
