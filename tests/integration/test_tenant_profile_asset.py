@@ -25,7 +25,10 @@ def test_every_tenant_gets_a_profile_with_metadata(platform, dagster_instance, m
     check_keys = list(defs.resolve_asset_graph().asset_check_keys)
     latest = dagster_instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     assert check_keys and set(latest) == set(check_keys)
-    assert all(record.status.value == "SUCCEEDED" for record in latest.values())
+    failed = {
+        key.to_user_string(): r.status.value for key, r in latest.items() if r.status.value != "SUCCEEDED"
+    }
+    assert not failed, failed
 
     with psycopg.connect(platform.serving_url) as conn, conn.transaction():
         set_tenant(conn, "bizoholic")
