@@ -49,6 +49,7 @@ from orchestration.partitions import tenant_partitions
 from orchestration.quality import validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
+from orchestration.tenant_settings import settings_error, tenant_settings
 from orchestration.warehouse import WarehouseResource, append_rows, write_partition
 
 CACHE_TABLE = "core.business_cache"
@@ -99,11 +100,7 @@ class DirectorySettings:
 def directory_settings(tenant_id: str, settings: dict[str, Any]) -> DirectorySettings:
     """The tenant's directory settings, or a Failure that names the wrong key."""
 
-    def fail(key: str, expected: str, got: Any) -> Failure:
-        return Failure(
-            f"tenant {tenant_id!r}: settings.directory.{key} must be {expected} (got {got!r}); "
-            "fix the tenant's settings (tenants.yaml or `bizosaas tenants add ... --settings`)"
-        )
+    fail = settings_error(tenant_id, "directory")
 
     directory = settings.get("directory") or {}
     if not isinstance(directory, dict):
@@ -138,10 +135,7 @@ def directory_settings(tenant_id: str, settings: dict[str, Any]) -> DirectorySet
 
 
 def load_directory_settings(warehouse: WarehouseResource, tenant_id: str) -> DirectorySettings:
-    rows = warehouse.query(tenant_id, "SELECT settings FROM core.tenants WHERE tenant_id = %s", (tenant_id,))
-    if not rows:
-        raise Failure(f"tenant {tenant_id!r} is not in the registry (or is offboarded)")
-    return directory_settings(tenant_id, rows[0]["settings"])
+    return directory_settings(tenant_id, tenant_settings(warehouse, tenant_id))
 
 
 class BusinessCacheConfig(Config):

@@ -55,6 +55,7 @@ from orchestration.partitions import (
 from orchestration.replay import UnrecordedRequestError
 from orchestration.saleor import SaleorResource, orders_body, products_body
 from orchestration.sources import Attempt, SourceError
+from orchestration.tenant_settings import settings_error, tenant_settings
 from orchestration.warehouse import WarehouseResource, append_rows, write_partition
 
 PRODUCTS_TABLE = "core.ecommerce_products"
@@ -164,11 +165,7 @@ class EcommerceSettings:
 def ecommerce_settings(tenant_id: str, settings: dict[str, Any]) -> EcommerceSettings:
     """The tenant's Saleor settings, or a Failure that names the wrong key."""
 
-    def fail(key: str, expected: str, got: Any) -> Failure:
-        return Failure(
-            f"tenant {tenant_id!r}: settings.ecommerce.{key} must be {expected} (got {got!r}); "
-            "fix the tenant's settings (tenants.yaml or `bizosaas tenants add ... --settings`)"
-        )
+    fail = settings_error(tenant_id, "ecommerce")
 
     ecommerce = settings.get("ecommerce")
     if not isinstance(ecommerce, dict):
@@ -187,10 +184,7 @@ def ecommerce_settings(tenant_id: str, settings: dict[str, Any]) -> EcommerceSet
 
 
 def load_ecommerce_settings(warehouse: WarehouseResource, tenant_id: str) -> EcommerceSettings:
-    rows = warehouse.query(tenant_id, "SELECT settings FROM core.tenants WHERE tenant_id = %s", (tenant_id,))
-    if not rows:
-        raise Failure(f"tenant {tenant_id!r} is not in the registry (or is offboarded)")
-    return ecommerce_settings(tenant_id, rows[0]["settings"])
+    return ecommerce_settings(tenant_id, tenant_settings(warehouse, tenant_id))
 
 
 # --- talking to Saleor ---------------------------------------------------------------------------

@@ -58,6 +58,7 @@ from orchestration.partitions import (
 from orchestration.quality import validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
+from orchestration.tenant_settings import settings_error, tenant_settings
 from orchestration.warehouse import WarehouseResource, write_partition
 
 CATALOGUE_TABLE = "core.gaming_catalogue"
@@ -95,11 +96,7 @@ class GamingSettings:
 def gaming_settings(tenant_id: str, settings: dict[str, Any]) -> GamingSettings:
     """The tenant's gaming settings, or a Failure that names the wrong key."""
 
-    def fail(key: str, expected: str, got: Any) -> Failure:
-        return Failure(
-            f"tenant {tenant_id!r}: settings.gaming.{key} must be {expected} (got {got!r}); "
-            "fix the tenant's settings (tenants.yaml or `bizosaas tenants add ... --settings`)"
-        )
+    fail = settings_error(tenant_id, "gaming")
 
     gaming = settings.get("gaming") or {}
     if not isinstance(gaming, dict):
@@ -114,10 +111,7 @@ def gaming_settings(tenant_id: str, settings: dict[str, Any]) -> GamingSettings:
 
 
 def load_gaming_settings(warehouse: WarehouseResource, tenant_id: str) -> GamingSettings:
-    rows = warehouse.query(tenant_id, "SELECT settings FROM core.tenants WHERE tenant_id = %s", (tenant_id,))
-    if not rows:
-        raise Failure(f"tenant {tenant_id!r} is not in the registry (or is offboarded)")
-    return gaming_settings(tenant_id, rows[0]["settings"])
+    return gaming_settings(tenant_id, tenant_settings(warehouse, tenant_id))
 
 
 # --- game_catalogue -----------------------------------------------------------------------------
