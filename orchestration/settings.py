@@ -32,6 +32,12 @@ ENV_SALEOR_TOKEN = "SALEOR_APP_TOKEN"
 ENV_SALEOR_TOKEN_HOST = "SALEOR_TOKEN_HOST"  # the only host the app token is ever sent to
 ENV_DROPS_DIR = "BIZOSAAS_DROPS_DIR"  # watched folder for file exports, one subfolder per tenant
 ENV_REPLAY_DATE = "BIZOSAAS_REPLAY_DATE"
+# Each tenant's CRM credential (the CRM derives the org from it): CRM_API_TOKEN_<TENANT_ID upper>.
+ENV_CRM_TOKEN_PREFIX = "CRM_API_TOKEN_"
+# An OpenAI-compatible chat endpoint for narrative summaries; nothing is sent anywhere without it.
+ENV_LLM_BASE_URL = "BIZOSAAS_LLM_BASE_URL"
+ENV_LLM_API_KEY = "BIZOSAAS_LLM_API_KEY"
+ENV_LLM_MODEL = "BIZOSAAS_LLM_MODEL"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.
