@@ -7,6 +7,7 @@ a wrong merge loses a lead while a missed one only costs a duplicate call.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 # RFC 5322 is far wider; this is what CRMs and mail providers accept in practice: one "@", a
@@ -45,3 +46,9 @@ def email_domain(key: str) -> str:
 def is_free_domain(key: str) -> bool:
     """Is this (normalised) address at a consumer mailbox provider rather than a company?"""
     return email_domain(key) in FREE_EMAIL_DOMAINS
+
+
+def lead_id_for(tenant_id: str, key: str) -> str:
+    """The platform's id of the lead with normalised email `key`: stable across runs and sources,
+    and meaningless outside its tenant (the same person in two tenants gets two ids)."""
+    return "ld_" + hashlib.sha256(f"{tenant_id}\n{key}".encode()).hexdigest()[:24]
