@@ -13,7 +13,6 @@ reason file and fails the run, loading nothing. The file-drop sensor launches on
 file; without a file in the config, a run loads every pending file of the tenant's inbox.
 """
 
-import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -39,10 +38,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from ml.gaming.exports import CURRENCIES, Export, ExportInvalid, validate_export
+from ml.gaming.exports import CURRENCIES, Export, validate_export
 from ml.gaming.news import DEFAULT_TITLE_WINDOW, FeedError, NewsItem, deduplicate, parse_feed
 from orchestration.feed_sources import NewsFeedResource
-from orchestration.file_drops import DropFolderResource
+from orchestration.file_drops import DropFolderResource, FileOutcome, process_drop
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
 from orchestration.quality import validate
@@ -494,16 +493,6 @@ class DropConfig(Config):
     )
 
 
-@dataclass
-class FileOutcome:
-    name: str
-    status: str  # loaded | duplicate | rejected | gone
-    records: int = 0
-    entries: int = 0
-    detail: str = ""
-    moved_to: str = ""
-
-
 def _lookup(conn, tenant_id: str):
     tables = {"players": (PLAYERS_TABLE, "player_id"), "tournaments": (TOURNAMENTS_TABLE, "tournament_id")}
 
@@ -518,14 +507,6 @@ def _lookup(conn, tenant_id: str):
     return lookup
 
 
-def _ledger(conn, tenant_id: str, sha256: str):
-    return conn.execute(
-        f"SELECT file_name, loaded_at, dagster_run_id FROM {LEDGER_TABLE} "
-        "WHERE tenant_id = %s AND sha256 = %s",
-        (tenant_id, sha256),
-    ).fetchone()
-
-
 _PLAYER_UPDATES = {
     **{
         c: f"EXCLUDED.{c}"
@@ -538,14 +519,8 @@ _PLAYER_UPDATES = {
 }
 
 
-def load_export(conn, tenant_id: str, kind: str, name: str, sha256: str, size: int, export: Export, run_id):
-    """Write one validated export and its ledger row in the caller's transaction. Returns False
-    (writing nothing) when the same content was loaded before."""
-    # Loads of one tenant run one at a time: a tournaments file is checked against the players
-    # loaded before it, and two runs given identical content must not both load it.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{LEDGER_TABLE}:{tenant_id}",))
-    if _ledger(conn, tenant_id, sha256) is not None:
-        return False
+def load_export(conn, tenant_id: str, kind: str, name: str, sha256: str, export: Export, run_id):
+    """Write one validated export in the caller's transaction; returns its ledger columns."""
     provenance = {"source_file": name, "source_sha256": sha256, "dagster_run_id": run_id}
     if kind == "players":
         rows = [{**p, **provenance} for p in export.players]
@@ -559,24 +534,7 @@ def load_export(conn, tenant_id: str, kind: str, name: str, sha256: str, size: i
         upsert_rows(
             conn, tenant_id, ENTRIES_TABLE, entries, key=["tournament_id", "player_id"], run_id=run_id
         )
-    append_rows(
-        conn,
-        tenant_id,
-        LEDGER_TABLE,
-        [
-            {
-                "sha256": sha256,
-                "kind": kind,
-                "file_name": name,
-                "file_format": export.file_format,
-                "size_bytes": size,
-                "records": export.records,
-                "entries": len(export.entries),
-                "dagster_run_id": run_id,
-            }
-        ],
-    )
-    return True
+    return {"file_format": export.file_format, "records": export.records, "entries": len(export.entries)}
 
 
 def process_file(
@@ -589,56 +547,21 @@ def process_file(
     log=None,
 ) -> FileOutcome:
     """Validate, load and file away one dropped export; never half-loads it."""
-    try:
-        # (The sensor may file a duplicate away between a check and the read: read, then judge.)
-        data = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        return FileOutcome(path.name, "gone", detail="no longer in the inbox (processed by another run?)")
-    sha256 = hashlib.sha256(data).hexdigest()
-    with warehouse.tenant_transaction(tenant_id) as conn:
-        loaded = _ledger(conn, tenant_id, sha256)
-        export = None
-        problem = None
-        if loaded is None:
-            try:
-                export = validate_export(
-                    kind, path.name, data, lookup=_lookup(conn, tenant_id), now=datetime.now(UTC)
-                )
-            except ExportInvalid as exc:
-                problem = exc
-    if loaded is not None:
-        return _archive_known(drops, tenant_id, kind, path, sha256, loaded)
-    if problem is not None:
-        target = drops.quarantine(path, tenant_id, kind, sha256, problem.report())
-        return FileOutcome(path.name, "rejected", detail=str(problem), moved_to=str(target))
-    with warehouse.tenant_transaction(tenant_id) as conn:
-        fresh = load_export(conn, tenant_id, kind, path.name, sha256, len(data), export, run_id)
-        loaded = None if fresh else _ledger(conn, tenant_id, sha256)
-    if loaded is not None:  # another run loaded the same content meanwhile
-        return _archive_known(drops, tenant_id, kind, path, sha256, loaded)
-    # Moved only now, after the commit: a crash before this line leaves the file in the inbox,
-    # and the next run finds it in the ledger instead of loading it again.
-    target = drops.archive(path, tenant_id, kind, sha256)
-    return FileOutcome(path.name, "loaded", export.records, len(export.entries), moved_to=str(target))
-
-
-def _archive_known(drops, tenant_id, kind, path: Path, sha256: str, loaded) -> FileOutcome:
-    file_name, loaded_at, run_id = loaded
-    if file_name == path.name:
-        # The load committed but its run stopped before moving the file: just file it away.
-        target = drops.archive(path, tenant_id, kind, sha256)
-        return FileOutcome(
-            path.name,
-            "loaded_before",
-            detail=f"loaded at {loaded_at:%Y-%m-%d %H:%M} UTC",
-            moved_to=str(target),
-        )
-    note = (
-        f"{path.name} was not loaded: the same content (sha256 {sha256}) was loaded from "
-        f"{file_name} at {loaded_at:%Y-%m-%d %H:%M:%S} UTC (run {run_id}).\n"
+    return process_drop(
+        warehouse,
+        drops,
+        tenant_id,
+        kind,
+        path,
+        ledger_table=LEDGER_TABLE,
+        validate=lambda conn, name, data: validate_export(
+            kind, name, data, lookup=_lookup(conn, tenant_id), now=datetime.now(UTC)
+        ),
+        load=lambda conn, name, sha256, size, export: load_export(
+            conn, tenant_id, kind, name, sha256, export, run_id
+        ),
+        run_id=run_id,
     )
-    target = drops.archive(path, tenant_id, kind, sha256, note=note)
-    return FileOutcome(path.name, "duplicate", detail=f"same content as {file_name}", moved_to=str(target))
 
 
 def _drop_files(

@@ -10,7 +10,8 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from assets import analytics, directory, ecommerce, ecommerce_checks, esports, gaming, tenancy
+from assets import analytics, crm, directory, ecommerce, ecommerce_checks, esports, gaming, tenancy
+from orchestration.crm_source import CrmLeadsResource
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
@@ -31,10 +32,10 @@ from orchestration.settings import (
 from orchestration.warehouse import WarehouseResource
 from sensors.automation import automation_sensor
 from sensors.directory import directory_cache_expiry_sensor
-from sensors.file_drops import gaming_file_drops_sensor
+from sensors.file_drops import crm_file_drops_sensor, gaming_file_drops_sensor
 from sensors.tenants import tenant_registry_sensor
 
-DOMAIN_MODULES = [tenancy, directory, gaming, esports, ecommerce, ecommerce_checks, analytics]
+DOMAIN_MODULES = [tenancy, directory, gaming, esports, ecommerce, ecommerce_checks, crm, analytics]
 
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
 # shows where they come from and never their values.
@@ -61,6 +62,8 @@ defs = Definitions(
         esports.news_feeds_source,
         esports.drop_folder_source,
         ecommerce.saleor_api,
+        crm.crm_api,
+        crm.crm_drop_folder,
     ],
     asset_checks=load_asset_checks_from_modules(DOMAIN_MODULES),
     jobs=[
@@ -71,6 +74,8 @@ defs = Definitions(
         esports.gaming_drops_job,
         ecommerce.ecommerce_products_job,
         ecommerce.ecommerce_orders_job,
+        crm.crm_sync_job,
+        crm.crm_drops_job,
     ],
     schedules=[
         analytics.nightly_marts_schedule,
@@ -81,12 +86,14 @@ defs = Definitions(
         esports.gaming_drops_daily_sweep,
         ecommerce.ecommerce_products_schedule,
         ecommerce.ecommerce_orders_schedule,
+        crm.crm_hourly_sync,
     ],
     sensors=[
         tenant_registry_sensor,
         automation_sensor,
         directory_cache_expiry_sensor,
         gaming_file_drops_sensor,
+        crm_file_drops_sensor,
     ],
     resources={
         "warehouse": WarehouseResource(database_url=EnvVar(ENV_WRITER_URL)),
@@ -102,6 +109,10 @@ defs = Definitions(
         "drops": DropFolderResource(root=str(load_settings().drops_dir)),
         "saleor": SaleorResource(
             **SOURCE_SETTINGS, app_token=_env(ENV_SALEOR_TOKEN), token_host=_env(ENV_SALEOR_TOKEN_HOST)
+        ),
+        # Replay answers come from disk; live CRMs keep the polite spacing.
+        "crm_api_client": CrmLeadsResource(
+            **SOURCE_SETTINGS, **({"min_interval_s": 0.0} if source_mode() == "replay" else {})
         ),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,

@@ -17,8 +17,10 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -162,10 +164,110 @@ def seed_demo_drops(settings) -> list[Path]:
     """The demo's exports (fixtures/drops/<tenant>/<kind>/) copied into the drop folder, once:
     a file already waiting or processed is not copied again (and the load ledger would refuse
     to load the same content twice anyway)."""
+    from ml.crm.exports import KINDS as CRM_KINDS
     from ml.gaming.exports import KINDS
 
     source = Path(settings.fixtures_dir) / "drops"
     if not source.is_dir():
         return []
     tenant_ids = sorted(p.name for p in source.iterdir() if p.is_dir())
-    return DropFolderResource(root=str(settings.drops_dir), settle_s=0).seed(source, tenant_ids, KINDS)
+    return DropFolderResource(root=str(settings.drops_dir), settle_s=0).seed(
+        source, tenant_ids, (*KINDS, *CRM_KINDS)
+    )
+
+
+# --- loading one dropped file ------------------------------------------------------------------
+
+
+@dataclass
+class FileOutcome:
+    name: str
+    status: str  # loaded | loaded_before | duplicate | rejected | gone
+    records: int = 0
+    entries: int = 0
+    detail: str = ""
+    moved_to: str = ""
+
+
+def ledger_entry(conn, ledger_table: str, tenant_id: str, sha256: str):
+    """(file_name, loaded_at, dagster_run_id) of the load of this content, or None."""
+    return conn.execute(
+        f"SELECT file_name, loaded_at, dagster_run_id FROM {ledger_table} WHERE tenant_id = %s AND sha256 = %s",
+        (tenant_id, sha256),
+    ).fetchone()
+
+
+def process_drop(
+    warehouse,
+    drops: DropFolderResource,
+    tenant_id: str,
+    kind: str,
+    path: Path,
+    *,
+    ledger_table: str,
+    validate: Callable[[Any, str, bytes], Any],
+    load: Callable[[Any, str, str, int, Any], dict[str, Any]],
+    run_id: str | None,
+) -> FileOutcome:
+    """Validate, load and file away one dropped export; never half-loads it.
+
+    `validate(conn, name, data)` returns the parsed export or raises an error with a `report()`
+    (the reason file's text); `load(conn, name, sha256, size, export)` writes its rows in the
+    caller's transaction and returns the ledger row's columns besides the common ones (at least
+    `records` and `file_format`). The ledger row is written in the same transaction."""
+    from ml.gaming.exports import ExportInvalid
+    from orchestration.warehouse import append_rows
+
+    try:
+        # (The sensor may file a duplicate away between a check and the read: read, then judge.)
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return FileOutcome(path.name, "gone", detail="no longer in the inbox (processed by another run?)")
+    sha256 = hashlib.sha256(data).hexdigest()
+    export, problem = None, None
+    with warehouse.tenant_transaction(tenant_id) as conn:
+        loaded = ledger_entry(conn, ledger_table, tenant_id, sha256)
+        if loaded is None:
+            try:
+                export = validate(conn, path.name, data)
+            except ExportInvalid as exc:
+                problem = exc
+    if loaded is not None:
+        return _archive_known(drops, tenant_id, kind, path, sha256, loaded)
+    if problem is not None:
+        target = drops.quarantine(path, tenant_id, kind, sha256, problem.report())
+        return FileOutcome(path.name, "rejected", detail=str(problem), moved_to=str(target))
+    with warehouse.tenant_transaction(tenant_id) as conn:
+        # Loads of one tenant run one at a time: a file is checked against what was loaded
+        # before it, and two runs given identical content must not both load it.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{ledger_table}:{tenant_id}",))
+        loaded = ledger_entry(conn, ledger_table, tenant_id, sha256)
+        if loaded is None:
+            extra = load(conn, path.name, sha256, len(data), export)
+            row = {"sha256": sha256, "kind": kind, "file_name": path.name, "size_bytes": len(data)}
+            append_rows(conn, tenant_id, ledger_table, [{**row, **extra, "dagster_run_id": run_id}])
+    if loaded is not None:  # another run loaded the same content meanwhile
+        return _archive_known(drops, tenant_id, kind, path, sha256, loaded)
+    # Moved only now, after the commit: a crash before this line leaves the file in the inbox,
+    # and the next run finds it in the ledger instead of loading it again.
+    target = drops.archive(path, tenant_id, kind, sha256)
+    return FileOutcome(path.name, "loaded", extra["records"], extra.get("entries", 0), moved_to=str(target))
+
+
+def _archive_known(drops, tenant_id, kind, path: Path, sha256: str, loaded) -> FileOutcome:
+    file_name, loaded_at, run_id = loaded
+    if file_name == path.name:
+        # The load committed but its run stopped before moving the file: just file it away.
+        target = drops.archive(path, tenant_id, kind, sha256)
+        return FileOutcome(
+            path.name,
+            "loaded_before",
+            detail=f"loaded at {loaded_at:%Y-%m-%d %H:%M} UTC",
+            moved_to=str(target),
+        )
+    note = (
+        f"{path.name} was not loaded: the same content (sha256 {sha256}) was loaded from "
+        f"{file_name} at {loaded_at:%Y-%m-%d %H:%M:%S} UTC (run {run_id}).\n"
+    )
+    target = drops.archive(path, tenant_id, kind, sha256, note=note)
+    return FileOutcome(path.name, "duplicate", detail=f"same content as {file_name}", moved_to=str(target))

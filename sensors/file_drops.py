@@ -1,15 +1,18 @@
-"""Watches every gaming tenant's drop folder and loads each new export exactly once.
+"""Watches tenants' drop folders and loads each new export exactly once.
 
-Per tick: list the inboxes of the tenants that have gaming partitions, hash only files that
-are new or changed since the cursor, and request one run per new file (`players` or
-`tournaments`, for that tenant's partition, with the file in the run config). The run key is
-tenant + kind + the content's sha256, so the same content never launches a second run, under
-any file name. A copy of content the ledger already holds is filed away as a duplicate here,
-without a run. Tournaments exports wait while a players export of the same tenant is pending,
-because their entries must point at known players.
+`drop_sensor` builds one sensor per domain (gaming: players/tournaments; CRM: leads, outcomes,
+campaigns, touches). Per tick: list the inboxes of the tenants that have the domain's
+partitions, hash only files that are new or changed since the cursor, and request one run per
+new file (the kind's asset, for that tenant's partition, with the file in the run config). The
+run key is tenant + kind + the content's sha256, so the same content never launches a second
+run, under any file name. A copy of content the ledger already holds is filed away as a
+duplicate here, without a run. A kind that points at another kind's records waits while an
+export of that kind is pending for the same tenant (tournaments wait for players; CRM outcomes
+and touches wait for leads), because its rows must point at known records.
 """
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from dagster import (
@@ -22,34 +25,51 @@ from dagster import (
     sensor,
 )
 
+from assets import crm
 from assets.esports import LEDGER_TABLE, gaming_drops_job, gaming_partitions
 from orchestration.file_drops import DropFolderResource, file_sha256
 from orchestration.warehouse import WarehouseResource
 
-KINDS = ("players", "tournaments")
 # The run that loaded a file moves it right after its commit; a file still in the inbox this
 # long after its content was loaded under its own name was left behind by a run that died.
 LEFT_BEHIND_AFTER = timedelta(minutes=10)
 
 
-@sensor(
-    name="gaming_file_drops_sensor",
-    job=gaming_drops_job,
-    minimum_interval_seconds=30,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Loads new players/tournaments exports dropped into gaming tenants' inboxes, once each.",
-)
-def gaming_file_drops_sensor(
-    context: SensorEvaluationContext, warehouse: WarehouseResource, drops: DropFolderResource
+def drop_sensor(
+    *,
+    name: str,
+    job,
+    partitions_name: str,
+    ledger_table: str,
+    assets: Mapping[str, str],
+    waits_for: Mapping[str, tuple[str, ...]],
+    description: str,
 ):
+    """A sensor loading the `assets` kinds (kind -> asset name) of a domain's drop folders."""
+    kinds = tuple(assets)
+
+    @sensor(
+        name=name,
+        job=job,
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=description,
+    )
+    def _sensor(context: SensorEvaluationContext, warehouse: WarehouseResource, drops: DropFolderResource):
+        return _tick(context, warehouse, drops, partitions_name, ledger_table, kinds, assets, waits_for)
+
+    return _sensor
+
+
+def _tick(context, warehouse, drops, partitions_name, ledger_table, kinds, assets, waits_for):
     # path -> [size, mtime_ns, sha256, requested]
     seen: dict[str, list] = json.loads(context.cursor)["files"] if context.cursor else {}
     cursor: dict[str, list] = {}
     run_requests, archived, waiting = [], [], []
-    for tenant_id in sorted(context.instance.get_dynamic_partitions(gaming_partitions.name)):
-        pending = {kind: drops.pending(tenant_id, kind) for kind in KINDS}
+    for tenant_id in sorted(context.instance.get_dynamic_partitions(partitions_name)):
+        pending = {kind: drops.pending(tenant_id, kind) for kind in kinds}
         shas: dict[str, str] = {}
-        for kind in KINDS:
+        for kind in kinds:
             for dropped in pending[kind]:
                 key = str(dropped.path)
                 known = seen.get(key)
@@ -64,13 +84,13 @@ def gaming_file_drops_sensor(
             loaded = {
                 sha: (name, at)
                 for sha, name, at in conn.execute(
-                    f"SELECT sha256, file_name, loaded_at FROM {LEDGER_TABLE} "
+                    f"SELECT sha256, file_name, loaded_at FROM {ledger_table} "
                     "WHERE tenant_id = %s AND sha256 = ANY(%s)",
                     (tenant_id, list(set(shas.values()))),
                 )
             }
-        players_waiting = any(shas[str(f.path)] not in loaded for f in pending["players"])
-        for kind in KINDS:
+        unloaded = {kind for kind in kinds if any(shas[str(f.path)] not in loaded for f in pending[kind])}
+        for kind in kinds:
             for dropped in pending[kind]:
                 key = str(dropped.path)
                 sha = shas[key]
@@ -89,7 +109,7 @@ def gaming_file_drops_sensor(
                     continue
                 if cursor[key][3]:
                     continue  # requested on an earlier tick; its run is queued or running
-                if kind == "tournaments" and players_waiting:
+                if unloaded & set(waits_for.get(kind, ())):
                     waiting.append(f"{tenant_id}/{kind}/{dropped.name}")
                     continue
                 cursor[key][3] = True
@@ -97,8 +117,8 @@ def gaming_file_drops_sensor(
                     RunRequest(
                         run_key=f"{tenant_id}:{kind}:{sha}",
                         partition_key=tenant_id,
-                        asset_selection=[AssetKey(kind)],
-                        run_config={"ops": {kind: {"config": {"file": key}}}},
+                        asset_selection=[AssetKey(assets[kind])],
+                        run_config={"ops": {assets[kind]: {"config": {"file": key}}}},
                         tags={"bizosaas/trigger": "file_drop", "bizosaas/file": dropped.name[:200]},
                     )
                 )
@@ -106,8 +126,29 @@ def gaming_file_drops_sensor(
     if archived:
         context.log.info(f"filed away as already loaded: {', '.join(archived)}")
     if waiting:
-        context.log.info(f"waiting for pending players exports first: {', '.join(waiting)}")
+        context.log.info(f"waiting for the exports they refer to: {', '.join(waiting)}")
     if not run_requests:
         return SensorResult(skip_reason=SkipReason("no new export files"), cursor=new_cursor)
     context.log.info(", ".join(f"{r.partition_key}: {r.tags['bizosaas/file']}" for r in run_requests))
     return SensorResult(run_requests=run_requests, cursor=new_cursor)
+
+
+gaming_file_drops_sensor = drop_sensor(
+    name="gaming_file_drops_sensor",
+    job=gaming_drops_job,
+    partitions_name=gaming_partitions.name,
+    ledger_table=LEDGER_TABLE,
+    assets={"players": "players", "tournaments": "tournaments"},
+    waits_for={"tournaments": ("players",)},
+    description="Loads new players/tournaments exports dropped into gaming tenants' inboxes, once each.",
+)
+
+crm_file_drops_sensor = drop_sensor(
+    name="crm_file_drops_sensor",
+    job=crm.crm_drops_job,
+    partitions_name=crm.crm_partitions.name,
+    ledger_table=crm.LEDGER_TABLE,
+    assets=crm.DROP_ASSETS,
+    waits_for={"outcomes": ("leads",), "touches": ("leads",)},
+    description="Loads new CRM exports (leads, outcomes, campaigns, touches) dropped into CRM tenants' inboxes, once each.",
+)

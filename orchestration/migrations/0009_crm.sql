@@ -54,12 +54,14 @@ CREATE TABLE core.crm_lead_records (
     tenant_id        text NOT NULL REFERENCES core.tenants (tenant_id),
     origin           text NOT NULL,            -- 'api' or 'file:<sha256>'
     record_id        text NOT NULL,            -- the CRM's id, or the file's row id
-    lead_id          text NOT NULL,
-    action           text NOT NULL CHECK (action IN ('created', 'merged', 'updated')),
+    lead_id          text,                     -- null for a rejected record (no email to key it by)
+    action           text NOT NULL CHECK (action IN ('created', 'merged', 'updated', 'rejected')),
     record           jsonb NOT NULL,           -- the fields as received
+    reason           text,                     -- why a rejected record is not a lead
     received_at      timestamptz NOT NULL DEFAULT now(),
     dagster_run_id   text,
-    PRIMARY KEY (tenant_id, origin, record_id, received_at)
+    PRIMARY KEY (tenant_id, origin, record_id, received_at),
+    CHECK ((action = 'rejected') = (lead_id IS NULL))
 );
 CREATE INDEX crm_lead_records_lead_idx ON core.crm_lead_records (tenant_id, lead_id, received_at);
 SELECT core.enable_tenant_rls('core.crm_lead_records');
