@@ -72,8 +72,12 @@ RAW_TABLE = "raw.crm_api_responses"
 API_ORIGIN = "api"
 DEFAULT_REREAD_DAYS = 90
 # Drop-folder kind -> the asset that loads it.
-DROP_ASSETS = {"leads": "crm_leads", "outcomes": "crm_lead_outcomes", "campaigns": "crm_campaigns",
-               "touches": "crm_touches"}  # fmt: skip
+DROP_ASSETS = {
+    "leads": "crm_leads",
+    "outcomes": "crm_lead_outcomes",
+    "campaigns": "crm_campaigns",
+    "touches": "crm_touches",
+}
 
 crm_partitions = tenant_partitions("crm")
 
@@ -81,7 +85,9 @@ crm_api = AssetSpec(
     "crm_leads_api",
     group_name="crm",
     kinds={"api"},
-    description="The tenant's CRM leads API (BottleCRM DRF, settings.crm.api_url, token CRM_API_TOKEN_<TENANT>).",
+    description=(
+        "The tenant's CRM leads API (BottleCRM DRF, settings.crm.api_url, token CRM_API_TOKEN_<TENANT>)."
+    ),
 )
 crm_drop_folder = AssetSpec(
     "crm_drop_folder",
@@ -205,7 +211,8 @@ def _finish(kind: str, outcomes: list[FileOutcome], metadata: dict[str, Any]) ->
     if rejected:
         raise Failure(
             description=(
-                f"{len(rejected)} {kind} export(s) rejected and moved to quarantine (nothing of them was loaded; "
+                f"{len(rejected)} {kind} export(s) rejected and moved to quarantine (nothing of them was "
+                "loaded; "
                 "each has a .reason.txt beside it): " + " | ".join(o.detail for o in rejected)
             ),
             metadata=metadata,
@@ -240,10 +247,17 @@ def _store_attempts(warehouse, tenant_id: str, params: dict, attempts: list[Atte
     if not attempts:
         return
     rows = [
-        {"endpoint": "leads", "params": dict(params), "status": a.status, "body": a.body, "attempt": a.attempt,
-         "fetched_at": a.fetched_at, "dagster_run_id": run_id}
+        {
+            "endpoint": "leads",
+            "params": dict(params),
+            "status": a.status,
+            "body": a.body,
+            "attempt": a.attempt,
+            "fetched_at": a.fetched_at,
+            "dagster_run_id": run_id,
+        }
         for a in attempts
-    ]  # fmt: skip
+    ]
     with warehouse.tenant_transaction(tenant_id) as conn:
         append_rows(conn, tenant_id, RAW_TABLE, rows)
 
@@ -278,9 +292,13 @@ def sync_api(context, warehouse, crm: CrmLeadsResource, tenant_id: str, settings
             for status_filter in ({}, {"status": "converted"}):  # converted leads are left out of the list
                 filters = {**({"created_at__gte": sync.since} if sync.since else {}), **status_filter}
                 for page in crm.pages(
-                    client, tenant_id, settings.api_url, filters,
-                    before_attempt=lambda: ledger.wait_for_slot(rate_key, crm.min_interval_s), on_page=on_page,
-                ):  # fmt: skip
+                    client,
+                    tenant_id,
+                    settings.api_url,
+                    filters,
+                    before_attempt=lambda: ledger.wait_for_slot(rate_key, crm.min_interval_s),
+                    on_page=on_page,
+                ):
                     sync.pages += 1
                     for lead in page.leads:
                         doc = bottlecrm_doc(lead)
@@ -335,7 +353,7 @@ _LEAD_UPDATES = {
         "ingested_at",
         "dagster_run_id",
     )
-}  # fmt: skip  (never status, nor ai_score/ai_reasons/scored_at: those belong to outcomes and lead_scores)
+}
 
 
 def merge_into_leads(conn, tenant_id: str, incoming, rejected, run_id) -> dict[str, int]:
@@ -349,8 +367,14 @@ def merge_into_leads(conn, tenant_id: str, incoming, rejected, run_id) -> dict[s
     if plan.history:
         append_rows(conn, tenant_id, RECORDS_TABLE, [{**h, "dagster_run_id": run_id} for h in plan.history])
     refresh_status(conn, tenant_id)
-    return {"created": plan.created, "merged": plan.merged, "updated": plan.updated,
-            "unchanged": plan.unchanged, "rejected": plan.rejected, "leads_written": len(plan.leads)}  # fmt: skip
+    return {
+        "created": plan.created,
+        "merged": plan.merged,
+        "updated": plan.updated,
+        "unchanged": plan.unchanged,
+        "rejected": plan.rejected,
+        "leads_written": len(plan.leads),
+    }
 
 
 def refresh_status(conn, tenant_id: str) -> None:
@@ -389,7 +413,8 @@ def _lead_file_loader(tenant_id: str, counts: Counter, run_id):
     deps=["tenant_registry", crm_api, crm_drop_folder],
     metadata={"table": LEADS_TABLE},
     description=(
-        "The tenant's leads (crm_leads: name, email, phone, source, campaign_data, status), one per normalised "
+        "The tenant's leads (crm_leads: name, email, phone, source, campaign_data, status), one per "
+        "normalised "
         "email, from the CRM API and dropped leads exports; every source record is kept in "
         f"{RECORDS_TABLE} (created / merged / updated / rejected). Never writes ai_score."
     ),
@@ -414,8 +439,9 @@ def crm_leads(
         context.log.info(
             f"CRM API: {sync.pages} pages, {len(sync.records)} records since {sync.since or 'the start'}"
         )
-    files = _run_files(context, warehouse, drops, tenant_id, "leads", config,
-                       _lead_file_loader(tenant_id, counts, run_id))  # fmt: skip
+    files = _run_files(
+        context, warehouse, drops, tenant_id, "leads", config, _lead_file_loader(tenant_id, counts, run_id)
+    )
     elapsed = time.perf_counter() - started
     received = sum(counts[k] for k in ("created", "merged", "updated", "unchanged", "rejected"))
     recent = warehouse.query(
@@ -456,10 +482,15 @@ def api_outcomes(conn, tenant_id: str) -> list[dict[str, Any]]:
     ).fetchall()
     found = record_outcomes(parse_record(o, r, doc) for o, r, doc in rows)
     return [
-        {"lead_id": lead_id_for(tenant_id, key), "outcome": outcome, "occurred_at": at, "value": value,
-         "origin": API_ORIGIN}
+        {
+            "lead_id": lead_id_for(tenant_id, key),
+            "outcome": outcome,
+            "occurred_at": at,
+            "value": value,
+            "origin": API_ORIGIN,
+        }
         for (key, outcome), (at, value) in sorted(found.items())
-    ]  # fmt: skip
+    ]
 
 
 _OUTCOME_UPDATES = {
@@ -473,8 +504,15 @@ _OUTCOME_UPDATES = {
 def _write_outcomes(conn, tenant_id: str, rows, run_id) -> int:
     now = datetime.now(UTC)
     rows = [{**r, "ingested_at": now, "dagster_run_id": run_id} for r in rows]
-    upsert_rows(conn, tenant_id, OUTCOMES_TABLE, rows, key=["lead_id", "outcome"], updates=_OUTCOME_UPDATES,
-                run_id=run_id)  # fmt: skip
+    upsert_rows(
+        conn,
+        tenant_id,
+        OUTCOMES_TABLE,
+        rows,
+        key=["lead_id", "outcome"],
+        updates=_OUTCOME_UPDATES,
+        run_id=run_id,
+    )
     refresh_status(conn, tenant_id)
     return len(rows)
 
@@ -504,10 +542,15 @@ def crm_lead_outcomes(
 
     def load(conn, name, sha256, size, export: CrmExport):
         rows = [
-            {"lead_id": lead_id_for(tenant_id, r["email_key"]), "outcome": r["outcome"],
-             "occurred_at": r["occurred_at"], "value": r["value"], "origin": f"file:{sha256}"}
+            {
+                "lead_id": lead_id_for(tenant_id, r["email_key"]),
+                "outcome": r["outcome"],
+                "occurred_at": r["occurred_at"],
+                "value": r["value"],
+                "origin": f"file:{sha256}",
+            }
             for r in export.rows
-        ]  # fmt: skip
+        ]
         _write_outcomes(conn, tenant_id, rows, run_id)
         return _ledger_extra(export)
 
@@ -552,11 +595,23 @@ def crm_campaigns(
     def load(conn, name, sha256, size, export: CrmExport):
         now = datetime.now(UTC)
         extra = {"ingested_at": now, "dagster_run_id": run_id}
-        upsert_rows(conn, tenant_id, CAMPAIGNS_TABLE, [{**r, **extra} for r in export.rows], key=["campaign_id"],
-                    run_id=run_id)  # fmt: skip
+        upsert_rows(
+            conn,
+            tenant_id,
+            CAMPAIGNS_TABLE,
+            [{**r, **extra} for r in export.rows],
+            key=["campaign_id"],
+            run_id=run_id,
+        )
         if export.daily:
-            upsert_rows(conn, tenant_id, DAILY_TABLE, [{**d, **extra} for d in export.daily],
-                        key=["campaign_id", "day"], run_id=run_id)  # fmt: skip
+            upsert_rows(
+                conn,
+                tenant_id,
+                DAILY_TABLE,
+                [{**d, **extra} for d in export.daily],
+                key=["campaign_id", "day"],
+                run_id=run_id,
+            )
         return _ledger_extra(export)
 
     files = _run_files(context, warehouse, drops, tenant_id, "campaigns", config, load)
@@ -583,7 +638,9 @@ def crm_campaigns(
     kinds={"postgres", "file"},
     deps=[crm_leads, crm_campaigns, crm_drop_folder],
     metadata={"table": TOUCHES_TABLE},
-    description="Each lead's contacts with campaigns (ad clicks, email clicks, visits, forms), from dropped exports.",
+    description=(
+        "Each lead's contacts with campaigns (ad clicks, email clicks, visits, forms), from dropped exports."
+    ),
 )
 def crm_touches(
     context: AssetExecutionContext,
@@ -596,17 +653,32 @@ def crm_touches(
 
     def load(conn, name, sha256, size, export: CrmExport):
         rows = [
-            {"lead_id": lead_id_for(tenant_id, r["email_key"]), "campaign_id": r["campaign_id"],
-             "touched_at": r["touched_at"], "kind": r["kind"], "origin": f"file:{sha256}", "dagster_run_id": run_id}
+            {
+                "lead_id": lead_id_for(tenant_id, r["email_key"]),
+                "campaign_id": r["campaign_id"],
+                "touched_at": r["touched_at"],
+                "kind": r["kind"],
+                "origin": f"file:{sha256}",
+                "dagster_run_id": run_id,
+            }
             for r in export.rows
-        ]  # fmt: skip
-        upsert_rows(conn, tenant_id, TOUCHES_TABLE, rows, key=["lead_id", "campaign_id", "touched_at", "kind"],
-                    updates={"origin": "t.origin"}, run_id=run_id)  # fmt: skip
+        ]
+        upsert_rows(
+            conn,
+            tenant_id,
+            TOUCHES_TABLE,
+            rows,
+            key=["lead_id", "campaign_id", "touched_at", "kind"],
+            updates={"origin": "t.origin"},
+            run_id=run_id,
+        )
         return _ledger_extra(export)
 
     files = _run_files(context, warehouse, drops, tenant_id, "touches", config, load)
-    metadata = {"dagster/row_count": MetadataValue.int(_count(warehouse, tenant_id, TOUCHES_TABLE)),
-                **_files_metadata(files)}  # fmt: skip
+    metadata = {
+        "dagster/row_count": MetadataValue.int(_count(warehouse, tenant_id, TOUCHES_TABLE)),
+        **_files_metadata(files),
+    }
     return _finish("touches", files, metadata)
 
 
@@ -650,7 +722,9 @@ def crm_leads_valid(context: AssetCheckExecutionContext, warehouse: WarehouseRes
 @asset_check(
     asset=crm_lead_outcomes,
     blocking=True,
-    description="Great Expectations suite: every outcome belongs to a known lead and is not before its creation.",
+    description=(
+        "Great Expectations suite: every outcome belongs to a known lead and is not before its creation."
+    ),
 )
 def crm_lead_outcomes_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = _partition(context)

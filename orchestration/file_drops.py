@@ -192,7 +192,8 @@ class FileOutcome:
 def ledger_entry(conn, ledger_table: str, tenant_id: str, sha256: str):
     """(file_name, loaded_at, dagster_run_id) of the load of this content, or None."""
     return conn.execute(
-        f"SELECT file_name, loaded_at, dagster_run_id FROM {ledger_table} WHERE tenant_id = %s AND sha256 = %s",
+        f"SELECT file_name, loaded_at, dagster_run_id FROM {ledger_table} "
+        "WHERE tenant_id = %s AND sha256 = %s",
         (tenant_id, sha256),
     ).fetchone()
 

@@ -150,5 +150,8 @@ crm_file_drops_sensor = drop_sensor(
     ledger_table=crm.LEDGER_TABLE,
     assets=crm.DROP_ASSETS,
     waits_for={"outcomes": ("leads",), "touches": ("leads",)},
-    description="Loads new CRM exports (leads, outcomes, campaigns, touches) dropped into CRM tenants' inboxes, once each.",
+    description=(
+        "Loads new CRM exports (leads, outcomes, campaigns, touches) dropped into CRM tenants' inboxes, "
+        "once each."
+    ),
 )

@@ -29,7 +29,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -56,20 +56,39 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$")
 
 FIELDS: dict[str, dict[str, bool]] = {
     "leads": {
-        "record_id": True, "email": True, "source": True, "created_at": True, "first_name": False,
-        "last_name": False, "phone": False, "company_name": False, "campaign_id": False,
-        "updated_at": False, "utm_source": False, "utm_medium": False, "utm_campaign": False,
+        "record_id": True,
+        "email": True,
+        "source": True,
+        "created_at": True,
+        "first_name": False,
+        "last_name": False,
+        "phone": False,
+        "company_name": False,
+        "campaign_id": False,
+        "updated_at": False,
+        "utm_source": False,
+        "utm_medium": False,
+        "utm_campaign": False,
     },
     "outcomes": {"email": True, "outcome": True, "occurred_at": True, "value": False},
     "campaigns": {
-        "campaign_id": True, "name": True, "channel": True, "segment": False, "started_on": False,
+        "campaign_id": True,
+        "name": True,
+        "channel": True,
+        "segment": False,
+        "started_on": False,
         "ended_on": False,
     },
     "touches": {"email": True, "campaign_id": True, "touched_at": True, "kind": True},
-}  # fmt: skip
+}
 DAILY_FIELDS = {
-    "day": True, "spend": True, "currency": True, "impressions": True, "clicks": True, "conversions": True,
-}  # fmt: skip
+    "day": True,
+    "spend": True,
+    "currency": True,
+    "impressions": True,
+    "clicks": True,
+    "conversions": True,
+}
 
 # Known leads of the tenant: lookup(email_keys) -> {email_key: created_at} for those that exist.
 Lookup = Callable[[set[str]], dict[str, datetime]]
@@ -256,9 +275,10 @@ def _json_rows(text: str, kind: str, problems: _Collector) -> list[tuple[str, di
         return []
     if header.get("kind", kind) != kind:
         problems.add(
-            "export.kind", f"this is a {header['kind']!r} export in the {kind} inbox",
+            "export.kind",
+            f"this is a {header['kind']!r} export in the {kind} inbox",
             f"drop it into the {header['kind']} folder instead",
-        )  # fmt: skip
+        )
     if header.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         problems.add("export.schema_version", "unsupported schema_version", f"use {SCHEMA_VERSION}")
     _unknown_fields(sorted(set(document) - {"export", kind}), ["export", kind], "file", problems)
@@ -345,9 +365,10 @@ def _validate(
             created = known.get(row["email_key"])
             if created is None:
                 problems.add(
-                    where, f"email {row['email_key']} is not a known lead of this tenant",
+                    where,
+                    f"email {row['email_key']} is not a known lead of this tenant",
                     "load the lead first (leads export or CRM sync), then drop this file again",
-                )  # fmt: skip
+                )
             elif kind == "outcomes" and row["occurred_at"] < created:
                 problems.add(
                     where,
@@ -360,10 +381,7 @@ def _validate(
 def _campaign_days(export, r: _Record, row, raw, where, latest, problems) -> None:
     """A campaign's daily figures: the CSV row's own columns, or a JSON record's `daily` list."""
     if export.file_format == "csv":
-        if any(r.present(name) for name in DAILY_FIELDS):
-            daily = [(where, raw)]
-        else:
-            daily = []
+        daily = [(where, raw)] if any(r.present(name) for name in DAILY_FIELDS) else []
         # Repeated campaign columns must agree with the campaign's first row.
         first = next((c for c in export.rows if c["campaign_id"] == row["campaign_id"]), None)
         if first is not None and r.ok:

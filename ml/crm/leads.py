@@ -47,9 +47,18 @@ SOURCE_ALIASES = {
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # The fields of a record that make a lead; `doc` may hold more (kept, unused).
 DOC_FIELDS = (
-    "first_name", "last_name", "email", "phone", "company_name", "source", "status", "created_at",
-    "updated_at", "opportunity_amount", "campaign_id",
-)  # fmt: skip
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company_name",
+    "source",
+    "status",
+    "created_at",
+    "updated_at",
+    "opportunity_amount",
+    "campaign_id",
+)
 
 
 class RecordError(ValueError):

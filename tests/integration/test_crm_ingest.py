@@ -140,7 +140,8 @@ def test_demo_history_is_ingested_whole_and_deduplicated(platform, materialized,
         for r in _query(
             platform,
             tenant,
-            """SELECT l.email_key FROM core.crm_lead_outcomes o JOIN core.crm_leads l USING (tenant_id, lead_id)
+            """SELECT l.email_key FROM core.crm_lead_outcomes o
+                 JOIN core.crm_leads l USING (tenant_id, lead_id)
                 WHERE o.outcome = 'won'""",
         )
     }
@@ -323,7 +324,8 @@ def test_sensor_loads_each_file_once_and_outcomes_wait_for_leads(platform, dagst
 
 
 COUNTS = """SELECT (SELECT count(*) FROM core.crm_leads), (SELECT count(*) FROM core.crm_lead_records),
-                   (SELECT count(*) FROM core.crm_lead_outcomes), (SELECT count(*) FROM core.crm_file_loads)"""
+                   (SELECT count(*) FROM core.crm_lead_outcomes),
+                   (SELECT count(*) FROM core.crm_file_loads)"""
 
 
 @pytest.mark.parametrize(
