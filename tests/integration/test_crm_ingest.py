@@ -38,6 +38,22 @@ def _query(platform, tenant, sql, params=()):
         return conn.execute(sql, params).fetchall()
 
 
+def _own(platform, tenant, sql):
+    """`sql` over the tenant's own rows: a master tenant's session also sees its clients' rows
+    (RLS), so each table is narrowed to the tenant first."""
+    for table in (
+        "crm_leads",
+        "crm_lead_records",
+        "crm_lead_outcomes",
+        "crm_campaign_daily",
+        "crm_touches",
+        "crm_api_responses",
+    ):
+        schema = "raw" if table == "crm_api_responses" else "core"
+        sql = sql.replace(f"{schema}.{table}", f"(SELECT * FROM {schema}.{table} WHERE tenant_id = %(t)s)")
+    return _query(platform, tenant, sql, {"t": tenant})
+
+
 def _metadata(instance, key, tenant):
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey(key), asset_partitions=[tenant]), limit=1
@@ -123,9 +139,9 @@ def test_demo_history_is_ingested_whole_and_deduplicated(platform, materialized,
     )
     keys = Counter(email_key(r.email) for r in history.records)
     invalid = keys.pop(None, 0)
-    leads = _query(platform, tenant, "SELECT count(*), sum(source_records) FROM core.crm_leads")[0]
+    leads = _own(platform, tenant, "SELECT count(*), sum(source_records) FROM core.crm_leads")[0]
     assert leads == (len(keys), len(history.records) - invalid)  # one lead per person, every record counted
-    actions = dict(_query(platform, tenant, "SELECT action, count(*) FROM core.crm_lead_records GROUP BY 1"))
+    actions = dict(_own(platform, tenant, "SELECT action, count(*) FROM core.crm_lead_records GROUP BY 1"))
     assert actions.get("created") == len(keys)
     assert actions.get("merged", 0) == sum(n - 1 for n in keys.values()) > 0
     assert actions.get("rejected", 0) == invalid  # set aside, with the record and the reason
@@ -137,7 +153,7 @@ def test_demo_history_is_ingested_whole_and_deduplicated(platform, materialized,
     won = {o.email_key for o in history.outcomes if o.outcome == "won"}
     stored_won = {
         r[0]
-        for r in _query(
+        for r in _own(
             platform,
             tenant,
             """SELECT l.email_key FROM core.crm_lead_outcomes o
@@ -146,26 +162,24 @@ def test_demo_history_is_ingested_whole_and_deduplicated(platform, materialized,
         )
     }
     assert stored_won == won
-    statuses = dict(_query(platform, tenant, "SELECT status, count(*) FROM core.crm_leads GROUP BY 1"))
+    statuses = dict(_own(platform, tenant, "SELECT status, count(*) FROM core.crm_leads GROUP BY 1"))
     assert statuses["won"] == len(won) and statuses.get("open", 0) > 0
-    assert _query(platform, tenant, "SELECT count(*) FROM core.crm_campaign_daily")[0][0] == len(
+    assert _own(platform, tenant, "SELECT count(*) FROM core.crm_campaign_daily")[0][0] == len(
         history.campaign_days
     )
-    assert _query(platform, tenant, "SELECT count(*) FROM core.crm_touches")[0][0] == len(history.touches)
+    assert _own(platform, tenant, "SELECT count(*) FROM core.crm_touches")[0][0] == len(history.touches)
     # the planted signal survives ingestion: corporate addresses and phones are kept
-    phones = _query(platform, tenant, "SELECT count(*) FILTER (WHERE phone LIKE '+1%%') FROM core.crm_leads")[
+    phones = _own(platform, tenant, "SELECT count(*) FILTER (WHERE phone LIKE '+1%%') FROM core.crm_leads")[
         0
     ][0]
     assert phones == len({email_key(r.email) for r in history.records if r.phone and email_key(r.email)})
 
 
 def test_api_tenant_raw_answers_are_stored_and_sources_mapped(platform, dagster_instance, materialized):
-    raw = _query(platform, "coreldove", "SELECT count(*), count(DISTINCT params) FROM raw.crm_api_responses")[
-        0
-    ]
+    raw = _own(platform, "coreldove", "SELECT count(*), count(DISTINCT params) FROM raw.crm_api_responses")[0]
     meta = _metadata(dagster_instance, "crm_leads", "coreldove")
     assert raw[0] >= meta["api_calls"] > 2 and meta["api_pages"] == raw[1]
-    sources = {r[0] for r in _query(platform, "coreldove", "SELECT DISTINCT source FROM core.crm_leads")}
+    sources = {r[0] for r in _own(platform, "coreldove", "SELECT DISTINCT source FROM core.crm_leads")}
     history = generate_history("coreldove", START, END)
     assert sources == {r.source for r in history.records}  # "compaign" resolved to its channel
 
