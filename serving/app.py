@@ -14,7 +14,7 @@ from serving import errors
 from serving.auth import CredentialCache
 from serving.config import ServingConfig
 from serving.db import Database
-from serving.routes import admin, analytics, directory, esports, gaming, health, saleor, tenants
+from serving.routes import admin, analytics, crm, directory, esports, gaming, health, saleor, tenants
 
 
 def create_app(config: ServingConfig | None = None) -> FastAPI:
@@ -43,11 +43,12 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.state.db = Database(config)
     app.state.credentials = CredentialCache(config.auth_cache_ttl_s)
     errors.install(app)
-    for module in (health, tenants, directory, gaming, esports, saleor, analytics, admin):
+    for module in (health, tenants, directory, gaming, esports, saleor, crm, analytics, admin):
         app.include_router(module.router)
     # The domains' mart reads live beside their routes, under /api/brain/analytics/<domain>.
     app.include_router(esports.analytics_router)
     app.include_router(saleor.analytics_router)
+    app.include_router(crm.analytics_router)
     app.openapi = lambda: _openapi_with_auth(app)
     return app
 

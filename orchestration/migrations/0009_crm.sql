@@ -44,8 +44,13 @@ CREATE TABLE core.crm_leads (
     UNIQUE (tenant_id, email_key)
 );
 CREATE INDEX crm_leads_score_idx ON core.crm_leads (tenant_id, ai_score DESC NULLS LAST, lead_id);
-CREATE INDEX crm_leads_created_idx ON core.crm_leads (tenant_id, created_at DESC, lead_id);
+-- NULLS LAST as the API sorts (serving.pagination.order_by), so `sort=-created_at` is index-driven.
+CREATE INDEX crm_leads_created_idx ON core.crm_leads (tenant_id, created_at DESC NULLS LAST, lead_id);
 CREATE INDEX crm_leads_source_idx ON core.crm_leads (tenant_id, source, status);
+-- The leads route's `q`: a prefix of the normalised email or of the name, found by index
+-- (text_pattern_ops: LIKE 'prefix%' uses them whatever the database's collation).
+CREATE INDEX crm_leads_email_prefix_idx ON core.crm_leads (tenant_id, email_key text_pattern_ops);
+CREATE INDEX crm_leads_name_prefix_idx ON core.crm_leads (tenant_id, lower(name) text_pattern_ops);
 SELECT core.enable_tenant_rls('core.crm_leads');
 GRANT SELECT ON core.crm_leads TO bizosaas_serving;
 
@@ -134,6 +139,8 @@ CREATE TABLE core.crm_touches (
 );
 CREATE INDEX crm_touches_time_idx ON core.crm_touches (tenant_id, touched_at);
 SELECT core.enable_tenant_rls('core.crm_touches');
+-- The lead detail route summarises a lead's touches.
+GRANT SELECT ON core.crm_touches TO bizosaas_serving;
 
 -- Loaded export files: the same content is loaded at most once per tenant. Written in the
 -- same transaction as the rows it loaded.
