@@ -10,16 +10,20 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from assets import analytics, directory, ecommerce, ecommerce_checks, esports, gaming, tenancy
+from assets import analytics, crm_insights, directory, ecommerce, ecommerce_checks, esports, gaming, tenancy
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
 from orchestration.gaming_sources import IgdbResource, OpenCriticResource, SteamStoreResource
+from orchestration.llm import LlmResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.saleor import SaleorResource
 from orchestration.settings import (
     ENV_IGDB_CLIENT_ID,
     ENV_IGDB_CLIENT_SECRET,
+    ENV_LLM_API_KEY,
+    ENV_LLM_BASE_URL,
+    ENV_LLM_MODEL,
     ENV_LOCATIONIQ_KEY,
     ENV_OPENCRITIC_KEY,
     ENV_SALEOR_TOKEN,
@@ -34,7 +38,7 @@ from sensors.directory import directory_cache_expiry_sensor
 from sensors.file_drops import gaming_file_drops_sensor
 from sensors.tenants import tenant_registry_sensor
 
-DOMAIN_MODULES = [tenancy, directory, gaming, esports, ecommerce, ecommerce_checks, analytics]
+DOMAIN_MODULES = [tenancy, directory, gaming, esports, ecommerce, ecommerce_checks, crm_insights, analytics]
 
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
 # shows where they come from and never their values.
@@ -102,6 +106,12 @@ defs = Definitions(
         "drops": DropFolderResource(root=str(load_settings().drops_dir)),
         "saleor": SaleorResource(
             **SOURCE_SETTINGS, app_token=_env(ENV_SALEOR_TOKEN), token_host=_env(ENV_SALEOR_TOKEN_HOST)
+        ),
+        "llm": LlmResource(
+            **SOURCE_SETTINGS,
+            base_url=_env(ENV_LLM_BASE_URL),
+            api_key=_env(ENV_LLM_API_KEY),
+            model=_env(ENV_LLM_MODEL),
         ),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,
