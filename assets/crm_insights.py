@@ -261,7 +261,10 @@ def _missing_references(tenant_id: str, recommendations: list[dict], rows: set[t
 def campaign_insights_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not context.has_partition_key:
         return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
-    tenant_id = context.partition_key
+    return check_tenant_insights(warehouse, context.partition_key)
+
+
+def check_tenant_insights(warehouse: WarehouseResource, tenant_id: str) -> AssetCheckResult:
     rows = warehouse.query(
         tenant_id,
         f"""SELECT dimension, value, leads, conversions, conversion_rate, spend::float8,
