@@ -10,17 +10,31 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from assets import analytics, crm, directory, ecommerce, ecommerce_checks, esports, gaming, tenancy
+from assets import (
+    analytics,
+    crm,
+    crm_insights,
+    directory,
+    ecommerce,
+    ecommerce_checks,
+    esports,
+    gaming,
+    tenancy,
+)
 from orchestration.crm_source import CrmLeadsResource
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
 from orchestration.gaming_sources import IgdbResource, OpenCriticResource, SteamStoreResource
+from orchestration.llm import LlmResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.saleor import SaleorResource
 from orchestration.settings import (
     ENV_IGDB_CLIENT_ID,
     ENV_IGDB_CLIENT_SECRET,
+    ENV_LLM_API_KEY,
+    ENV_LLM_BASE_URL,
+    ENV_LLM_MODEL,
     ENV_LOCATIONIQ_KEY,
     ENV_OPENCRITIC_KEY,
     ENV_SALEOR_TOKEN,
@@ -35,7 +49,17 @@ from sensors.directory import directory_cache_expiry_sensor
 from sensors.file_drops import crm_file_drops_sensor, gaming_file_drops_sensor
 from sensors.tenants import tenant_registry_sensor
 
-DOMAIN_MODULES = [tenancy, directory, gaming, esports, ecommerce, ecommerce_checks, crm, analytics]
+DOMAIN_MODULES = [
+    tenancy,
+    directory,
+    gaming,
+    esports,
+    ecommerce,
+    ecommerce_checks,
+    crm,
+    crm_insights,
+    analytics,
+]
 
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
 # shows where they come from and never their values.
@@ -113,6 +137,12 @@ defs = Definitions(
         # Replay answers come from disk; live CRMs keep the polite spacing.
         "crm_api_client": CrmLeadsResource(
             **SOURCE_SETTINGS, **({"min_interval_s": 0.0} if source_mode() == "replay" else {})
+        ),
+        "llm": LlmResource(
+            **SOURCE_SETTINGS,
+            base_url=_env(ENV_LLM_BASE_URL),
+            api_key=_env(ENV_LLM_API_KEY),
+            model=_env(ENV_LLM_MODEL),
         ),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,

@@ -224,9 +224,10 @@ CREATE TABLE core.crm_campaign_insights (
     tenant_id        text NOT NULL REFERENCES core.tenants (tenant_id),
     dimension        text NOT NULL CHECK (dimension IN ('channel', 'campaign', 'segment', 'source')),
     value            text NOT NULL,
-    leads            int NOT NULL,
+    label            text NOT NULL,            -- what a reader calls it (the campaign's name)
+    leads            int NOT NULL,             -- mature leads only (see crm_insight_reports.method)
     conversions      int NOT NULL,
-    conversion_rate  double precision,
+    conversion_rate  double precision CHECK (conversion_rate BETWEEN 0 AND 1),
     spend            numeric(18, 2),
     cost_per_lead    numeric(18, 2),
     cost_per_conversion numeric(18, 2),
@@ -246,9 +247,11 @@ CREATE TABLE core.crm_insight_reports (
     baseline_rate    double precision,
     leads            int NOT NULL,
     conversions      int NOT NULL,
-    recommendations  jsonb NOT NULL,           -- [{action, dimension, value, evidence}]
+    recommendations  jsonb NOT NULL,           -- [{rank, action, dimension, value, text, evidence, target}]
+    method           jsonb NOT NULL DEFAULT '{}',  -- maturity cut-off, CI method, leads left out
     narrative        text,                     -- null unless an LLM endpoint is configured
     narrative_model  text,
+    narrative_status text NOT NULL,            -- not configured | ok | rejected: why | failed: why
     computed_at      timestamptz NOT NULL,
     dagster_run_id   text,
     PRIMARY KEY (tenant_id)
