@@ -251,6 +251,7 @@ class CampaignInsight(BaseModel):
     tenant_id: str
     dimension: str
     value: str
+    label: str  # what a reader calls it: the campaign's name for campaigns, else the value
     leads: int
     conversions: int
     conversion_rate: float | None
@@ -269,8 +270,10 @@ class InsightReport(BaseModel):
     leads: int
     conversions: int
     recommendations: list[dict[str, Any]]
+    method: dict[str, Any]  # which leads count (maturity cut-off), the interval method
     narrative: str | None
     narrative_model: str | None
+    narrative_status: str  # not configured | ok | rejected: why | failed: why
     has_narrative: bool
     computed_at: datetime
 
