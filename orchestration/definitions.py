@@ -10,7 +10,7 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
-from assets import analytics, directory, ecommerce, ecommerce_checks, esports, gaming, tenancy
+from assets import analytics, crm_scoring, directory, ecommerce, ecommerce_checks, esports, gaming, tenancy
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
@@ -30,11 +30,12 @@ from orchestration.settings import (
 )
 from orchestration.warehouse import WarehouseResource
 from sensors.automation import automation_sensor
+from sensors.crm_retrain import crm_retrain_sensor
 from sensors.directory import directory_cache_expiry_sensor
 from sensors.file_drops import gaming_file_drops_sensor
 from sensors.tenants import tenant_registry_sensor
 
-DOMAIN_MODULES = [tenancy, directory, gaming, esports, ecommerce, ecommerce_checks, analytics]
+DOMAIN_MODULES = [tenancy, directory, gaming, esports, ecommerce, ecommerce_checks, crm_scoring, analytics]
 
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
 # shows where they come from and never their values.
@@ -71,6 +72,7 @@ defs = Definitions(
         esports.gaming_drops_job,
         ecommerce.ecommerce_products_job,
         ecommerce.ecommerce_orders_job,
+        crm_scoring.crm_retrain_job,
     ],
     schedules=[
         analytics.nightly_marts_schedule,
@@ -87,6 +89,7 @@ defs = Definitions(
         automation_sensor,
         directory_cache_expiry_sensor,
         gaming_file_drops_sensor,
+        crm_retrain_sensor,
     ],
     resources={
         "warehouse": WarehouseResource(database_url=EnvVar(ENV_WRITER_URL)),
