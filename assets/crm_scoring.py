@@ -200,10 +200,11 @@ def lead_features(
             metadata={"lead_ids": MetadataValue.json(leaking["lead_id"].head(20).tolist())},
         )
     records = feature_records(frame)
+    run_id = context.run.run_id
     with warehouse.tenant_transaction(tenant_id) as conn:
         written = write_partition(conn, tenant_id, FEATURES_TABLE,
-                                  [{**r, "dagster_run_id": context.run_id} for r in records],
-                                  run_id=context.run_id)  # fmt: skip
+                                  [{**r, "dagster_run_id": run_id} for r in records],
+                                  run_id=run_id)  # fmt: skip
     label = frame["label"]
     names = feature_names(frame)
     summary = [
@@ -331,7 +332,7 @@ def lead_scoring_model(context: AssetExecutionContext, warehouse: WarehouseResou
                 (tenant_id, version, entry.kind, entry.scorer.algorithm, Jsonb(entry.features),
                  Jsonb(entry.params), Jsonb(metrics), Jsonb(entry.holdout), entry.training_rows,
                  outcomes_seen, "champion" if verdict.promote else "rejected", text,
-                 scoring.dump(entry.scorer) if entry.kind == "model" else None, context.run_id),
+                 scoring.dump(entry.scorer) if entry.kind == "model" else None, context.run.run_id),
             )  # fmt: skip
             written.append((version, entry, verdict, text))
 
@@ -405,11 +406,11 @@ def lead_scores(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     rows = [
         {"lead_id": lead_id, "ai_score": int(score), "probability": float(p), "reasons": Jsonb(why),
          "model_version": champion["version"], "model_kind": champion["kind"], "scored_at": scored_at,
-         "dagster_run_id": context.run_id}
+         "dagster_run_id": context.run.run_id}
         for lead_id, score, p, why in zip(open_leads["lead_id"], ai_scores, probability, reasons, strict=True)
     ]  # fmt: skip
     with warehouse.tenant_transaction(tenant_id) as conn:
-        written = write_partition(conn, tenant_id, SCORES_TABLE, rows, run_id=context.run_id)
+        written = write_partition(conn, tenant_id, SCORES_TABLE, rows, run_id=context.run.run_id)
         updated = conn.execute(
             f"""UPDATE {LEADS_TABLE} l
                    SET ai_score = s.ai_score, ai_reasons = s.reasons, scored_at = s.scored_at

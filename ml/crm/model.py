@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import joblib
@@ -97,18 +98,22 @@ class ModelScorer:
     def reasons(self, frame: pd.DataFrame, up: int = 3, down: int = 2) -> list[list[dict]]:
         effects = self.effects(frame)
         values = matrix(frame, self.features)
+        order = np.argsort(-np.abs(effects), axis=1, kind="stable")
+        sources = frame["source"].to_numpy()
         out = []
         for i in range(len(frame)):
-            items = []
-            for j in np.argsort(-np.abs(effects[i])):
-                name, value, effect = self.features[j], values[i, j], effects[i, j]
-                text = describe(name, value, frame["source"].iloc[i])
-                if text is None or abs(effect) < 0.01:
+            ups, downs = [], []
+            for j in order[i]:
+                effect = effects[i, j]
+                if abs(effect) < 0.01 or (len(ups) >= up and len(downs) >= down):
+                    break
+                side = ups if effect > 0 else downs
+                if len(side) >= (up if effect > 0 else down):
                     continue
-                items.append({"feature": name, "value": round(float(value), 4),
-                              "effect": round(float(effect), 4), "text": text})  # fmt: skip
-            ups = [r for r in items if r["effect"] > 0][:up]
-            downs = [r for r in items if r["effect"] < 0][:down]
+                text = _describe(self.features[j], float(values[i, j]), sources[i])
+                if text is not None:
+                    side.append({"feature": self.features[j], "value": round(float(values[i, j]), 4),
+                                 "effect": round(float(effect), 4), "text": text})  # fmt: skip
             out.append(sorted(ups + downs, key=lambda r: -abs(r["effect"])))
         return out
 
@@ -153,6 +158,9 @@ def describe(feature: str, value: float, source: str) -> str | None:
         case "campaign_ctr":
             return f"its campaign's click-through rate is {value:.1%}" if value else None
     return feature.replace("_", " ")
+
+
+_describe = lru_cache(maxsize=65_536)(describe)
 
 
 def dump(scorer: ModelScorer) -> bytes:
