@@ -398,7 +398,15 @@ def lead_scores(context: AssetExecutionContext, warehouse: WarehouseResource) ->
         )
     scorer = scoring.load(champion["artifact"] if champion["kind"] == "model" else None)
     frame = load_features(warehouse, tenant_id)
-    open_leads = frame[frame["is_open"].astype(bool)].reset_index(drop=True)
+    # Closed by outcome (the features' is_open) or by the CRM's own status, whichever came first.
+    closed = {
+        r["lead_id"]
+        for r in _rows(
+            warehouse, tenant_id,
+            f"SELECT lead_id FROM {LEADS_TABLE} WHERE tenant_id = %(t)s AND status IN ('won', 'lost')",
+        )
+    }  # fmt: skip
+    open_leads = frame[frame["is_open"].astype(bool) & ~frame["lead_id"].isin(closed)].reset_index(drop=True)
     probability = scorer.predict(open_leads) if len(open_leads) else np.zeros(0)
     reasons = scorer.reasons(open_leads) if len(open_leads) else []
     ai_scores = scoring.scores(probability)

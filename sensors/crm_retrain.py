@@ -8,14 +8,22 @@ challenger included: the next run waits for more outcomes). A tenant with no ver
 first once it has that many outcomes (the model's on-missing condition covers a brand-new tenant).
 """
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    DefaultSensorStatus,
+    Failure,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from assets.crm_scoring import (
-    DEFAULT_RETRAIN_AFTER,
     REGISTRY_TABLE,
     closed_outcomes_sql,
     crm_partitions,
     crm_retrain_job,
+    scoring_settings,
 )
 from orchestration.warehouse import WarehouseResource
 
@@ -24,18 +32,8 @@ SELECT ({closed_outcomes_sql()}) AS outcomes,
        (SELECT outcomes_seen FROM {REGISTRY_TABLE}
          WHERE tenant_id = %(t)s ORDER BY version DESC LIMIT 1) AS seen,
        (SELECT max(version) FROM {REGISTRY_TABLE} WHERE tenant_id = %(t)s) AS version,
-       (SELECT settings -> 'crm' -> 'retrain_after_outcomes' FROM core.tenants
-         WHERE tenant_id = %(t)s) AS retrain_after
+       (SELECT settings FROM core.tenants WHERE tenant_id = %(t)s) AS settings
 """
-
-
-def retrain_threshold(value) -> int | None:
-    """The tenant's setting, the default when absent, None when it is not a positive whole number."""
-    if value is None:
-        return DEFAULT_RETRAIN_AFTER
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return None
-    return value
 
 
 @sensor(
@@ -49,12 +47,11 @@ def retrain_threshold(value) -> int | None:
 def crm_retrain_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource):
     requests, waiting = [], []
     for tenant_id in sorted(context.instance.get_dynamic_partitions(crm_partitions.name)):
-        rows = warehouse.query(tenant_id, STATE_SQL, {"t": tenant_id})
-        state = rows[0]
-        threshold = retrain_threshold(state["retrain_after"])
-        if threshold is None:
-            waiting.append(f"{tenant_id}: settings.crm.retrain_after_outcomes must be a whole number >= 1 "
-                           f"(got {state['retrain_after']!r})")  # fmt: skip
+        state = warehouse.query(tenant_id, STATE_SQL, {"t": tenant_id})[0]
+        try:
+            threshold = scoring_settings(tenant_id, state["settings"] or {}).retrain_after_outcomes
+        except Failure as bad:  # one tenant's typo must not stop the others' retraining
+            waiting.append(bad.description)
             continue
         outcomes, seen = state["outcomes"], state["seen"] or 0
         arrived = outcomes - seen

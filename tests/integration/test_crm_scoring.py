@@ -227,11 +227,14 @@ def test_a_closed_lead_loses_its_score_and_a_high_floor_rejects_the_challenger(
 ):
     before = _registry(platform, big)
     champion = next(v for v in before if v[2] == "champion")
-    lead_id = _query(platform, big,
-                     "SELECT lead_id FROM core.crm_lead_scores WHERE tenant_id = %s ORDER BY lead_id LIMIT 1",
-                     (big,))[0][0]  # fmt: skip
+    lead_id, lost_id = (r[0] for r in _query(platform, big,
+                     "SELECT lead_id FROM core.crm_lead_scores WHERE tenant_id = %s ORDER BY lead_id LIMIT 2",
+                     (big,)))  # fmt: skip
     with psycopg.connect(platform.writer_url) as conn, conn.transaction():
         set_tenant(conn, big)
+        # Closed in the CRM without an outcome row (yet): no score either.
+        conn.execute("UPDATE core.crm_leads SET status = 'lost' WHERE tenant_id = %s AND lead_id = %s",
+                     (big, lost_id))  # fmt: skip
         conn.execute(
             "INSERT INTO core.crm_lead_outcomes (tenant_id, lead_id, outcome, occurred_at, origin) "
             "VALUES (%s, %s, 'won', %s, 'test')",
@@ -264,9 +267,9 @@ def test_a_closed_lead_loses_its_score_and_a_high_floor_rejects_the_challenger(
     gone = _query(platform, big,
                   """SELECT l.ai_score, (SELECT count(*) FROM core.crm_lead_scores s
                                           WHERE s.tenant_id = l.tenant_id AND s.lead_id = l.lead_id)
-                       FROM core.crm_leads l WHERE l.tenant_id = %s AND l.lead_id = %s""",
-                  (big, lead_id))  # fmt: skip
-    assert gone == [(None, 0)]
+                       FROM core.crm_leads l WHERE l.tenant_id = %s AND l.lead_id = ANY(%s)""",
+                  (big, [lead_id, lost_id]))  # fmt: skip
+    assert gone == [(None, 0), (None, 0)]
 
 
 def test_too_few_outcomes_gets_a_clearly_labelled_baseline(platform, dagster_instance, small):
@@ -307,3 +310,27 @@ def test_features_never_see_the_future_in_the_stored_rows(platform, big, history
         if lead_id in onboarding:
             expected = sum(1 for t in early[lead_id] if created[lead_id] <= t.touched_at <= as_of)
             assert first_day == expected
+
+
+def test_a_bad_retrain_setting_is_reported_without_stopping_other_tenants(
+    platform, dagster_instance, big, small
+):
+    with platform.admin() as conn:
+        conn.execute(
+            """UPDATE core.tenants
+                  SET settings = jsonb_set(settings, '{crm,retrain_after_outcomes}', '"often"')
+                WHERE tenant_id = %s""",
+            (small,),
+        )
+    try:
+        requests, reason = _tick(platform, dagster_instance)
+    finally:
+        with platform.admin() as conn:
+            conn.execute(
+                "UPDATE core.tenants SET settings = settings #- '{crm,retrain_after_outcomes}' "
+                "WHERE tenant_id = %s",
+                (small,),
+            )
+    assert _for(requests, small) == []
+    assert f"tenant '{small}': settings.crm.retrain_after_outcomes must be a whole number" in reason
+    assert f"{big}: " in reason  # the other tenants were still looked at
