@@ -14,6 +14,7 @@ from assets import (
     analytics,
     crm,
     crm_insights,
+    crm_scoring,
     directory,
     ecommerce,
     ecommerce_checks,
@@ -45,6 +46,7 @@ from orchestration.settings import (
 )
 from orchestration.warehouse import WarehouseResource
 from sensors.automation import automation_sensor
+from sensors.crm_retrain import crm_retrain_sensor
 from sensors.directory import directory_cache_expiry_sensor
 from sensors.file_drops import crm_file_drops_sensor, gaming_file_drops_sensor
 from sensors.tenants import tenant_registry_sensor
@@ -57,6 +59,7 @@ DOMAIN_MODULES = [
     ecommerce,
     ecommerce_checks,
     crm,
+    crm_scoring,
     crm_insights,
     analytics,
 ]
@@ -100,6 +103,7 @@ defs = Definitions(
         ecommerce.ecommerce_orders_job,
         crm.crm_sync_job,
         crm.crm_drops_job,
+        crm_scoring.crm_retrain_job,
     ],
     schedules=[
         analytics.nightly_marts_schedule,
@@ -118,6 +122,7 @@ defs = Definitions(
         directory_cache_expiry_sensor,
         gaming_file_drops_sensor,
         crm_file_drops_sensor,
+        crm_retrain_sensor,
     ],
     resources={
         "warehouse": WarehouseResource(database_url=EnvVar(ENV_WRITER_URL)),
