@@ -326,15 +326,18 @@ def sync_api(context, warehouse, crm: CrmLeadsResource, tenant_id: str, settings
     return sync
 
 
-def _stored_records(conn, tenant_id: str) -> dict[tuple[str, str], SourceRecord]:
-    """The latest version of every stored (non-rejected) record, parsed with today's rules."""
+def _stored_records(conn, tenant_id: str):
+    """The latest version of every stored record, parsed with today's rules; and, apart, the
+    documents of records whose latest version was rejected (so a re-read does not log them again)."""
     rows = conn.execute(
         f"""SELECT DISTINCT ON (origin, record_id) origin, record_id, action, record
               FROM {RECORDS_TABLE} WHERE tenant_id = %s
              ORDER BY origin, record_id, received_at DESC""",
         (tenant_id,),
     ).fetchall()
-    return {(o, r): parse_record(o, r, doc) for o, r, action, doc in rows if action != "rejected"}
+    stored = {(o, r): parse_record(o, r, doc) for o, r, action, doc in rows if action != "rejected"}
+    rejected = {(o, r): doc for o, r, action, doc in rows if action == "rejected"}
+    return stored, rejected
 
 
 _LEAD_UPDATES = {
@@ -359,7 +362,8 @@ _LEAD_UPDATES = {
 def merge_into_leads(conn, tenant_id: str, incoming, rejected, run_id) -> dict[str, int]:
     """Merge records into the tenant's leads and append them to the merge history, in the
     caller's transaction."""
-    plan = plan_merge(tenant_id, incoming, _stored_records(conn, tenant_id), rejected)
+    stored, stored_rejected = _stored_records(conn, tenant_id)
+    plan = plan_merge(tenant_id, incoming, stored, rejected, stored_rejected)
     now = datetime.now(UTC)
     rows = [{**lead, "status": "open", "ingested_at": now, "dagster_run_id": run_id} for lead in plan.leads]
     if rows:

@@ -228,13 +228,16 @@ def plan_merge(
     incoming: Iterable[SourceRecord],
     stored: Mapping[tuple[str, str], SourceRecord],
     rejected: Iterable[tuple[str, str, Mapping[str, Any], str]] = (),
+    stored_rejected: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> MergePlan:
     """Merge `incoming` records into the leads made of `stored` ones (the latest version of
     every stored record, keyed by (origin, record_id)).
 
     Each incoming record is `created` (first record of its email), `merged` (joins an existing
     lead), `updated` (a new version of a known record) or unchanged (skipped). Records without
-    an email are `rejected`: given as (origin, record_id, doc, reason), kept in the history."""
+    an email are `rejected`: given as (origin, record_id, doc, reason), kept in the history
+    unless `stored_rejected` (the documents of records last stored as rejected) already holds
+    the same document: a re-read of an unchanged bad record is not a new event."""
     plan = MergePlan()
     latest: dict[tuple[str, str], SourceRecord] = dict(stored)
     known_keys = {r.email_key for r in stored.values()}
@@ -266,6 +269,9 @@ def plan_merge(
             }
         )
     for origin, record_id, doc, reason in rejected:
+        if stored_rejected and stored_rejected.get((origin, record_id)) == dict(doc):
+            plan.unchanged += 1
+            continue
         plan.rejected += 1
         plan.history.append(
             {

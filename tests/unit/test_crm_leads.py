@@ -168,3 +168,13 @@ def test_status_is_the_last_final_outcome():
     assert status_from_outcomes([("qualified", t(1))]) == "qualified"
     assert status_from_outcomes([("qualified", t(1)), ("lost", t(2)), ("won", t(5))]) == "won"
     assert status_from_outcomes([("won", t(1)), ("lost", t(3))]) == "lost"
+
+
+def test_a_reread_of_an_unchanged_rejected_record_is_not_logged_again():
+    bad = ("api", "z", {"email": "x"}, "not an email")
+    again = plan_merge("t1", [], {}, [bad], {("api", "z"): {"email": "x"}})
+    assert (again.rejected, again.unchanged, again.history) == (0, 1, [])
+    edited = plan_merge(
+        "t1", [], {}, [("api", "z", {"email": "y"}, "not an email")], {("api", "z"): {"email": "x"}}
+    )
+    assert edited.rejected == 1 and edited.history[0]["record"] == {"email": "y"}
