@@ -382,14 +382,15 @@ def merge_into_leads(conn, tenant_id: str, incoming, rejected, run_id) -> dict[s
 
 
 def refresh_status(conn, tenant_id: str) -> None:
-    """Each lead's status from its outcomes: the last of won/lost, else qualified, else open."""
+    """Each lead's status from its outcomes: the last of won/lost (a win on a tie), else qualified,
+    else open: ml.crm.leads.status_from_outcomes and ml.crm.features.labels, in SQL."""
     conn.execute(
         f"""UPDATE {LEADS_TABLE} l SET status = s.status
               FROM (SELECT l2.lead_id,
                            coalesce((SELECT o.outcome FROM {OUTCOMES_TABLE} o
                                       WHERE o.tenant_id = l2.tenant_id AND o.lead_id = l2.lead_id
                                         AND o.outcome IN ('won', 'lost')
-                                      ORDER BY o.occurred_at DESC, o.outcome LIMIT 1),
+                                      ORDER BY o.occurred_at DESC, o.outcome DESC LIMIT 1),
                                     (SELECT 'qualified' FROM {OUTCOMES_TABLE} o
                                       WHERE o.tenant_id = l2.tenant_id AND o.lead_id = l2.lead_id
                                         AND o.outcome = 'qualified' LIMIT 1),

@@ -283,30 +283,48 @@ def lead_scoring_model(context: AssetExecutionContext, warehouse: WarehouseResou
     settings = scoring_settings(tenant_id, tenant_settings(warehouse, tenant_id))
     frame = load_features(warehouse, tenant_id)
     candidate = scoring.train_candidate(frame, min_outcomes=settings.min_outcomes_for_model)
-    versions = registry(warehouse, tenant_id, artifacts=True)
-    champion = next((v for v in versions if v["status"] == "champion"), None)
 
-    champion_metrics = None
-    if champion is not None and candidate.kind == "model":
-        rows = scoring.holdout_rows(frame, candidate.holdout)
-        champion_scorer = scoring.load(champion["artifact"] if champion["kind"] == "model" else None)
-        champion_metrics = scoring.evaluate(champion_scorer.predict(rows), rows["label"].to_numpy(dtype=int))
-    decision = scoring.decide(
-        candidate.metrics,
-        champion_metrics,
-        challenger_kind=candidate.kind,
-        champion_kind=champion["kind"] if champion else None,
-        min_auc=settings.min_model_auc,
-    )
-    entries = [(candidate, decision)]
-    if not decision.promote and champion is None:
-        # Never leave a tenant unscored: the baseline stands in, said so, until a model passes.
-        stand_in = scoring.baseline_candidate(frame, f"stand-in: the model was {decision.text}")
-        entries.append((stand_in, scoring.decide(stand_in.metrics, None, challenger_kind="baseline")))
+    def judge(champion: dict | None):
+        """The decision against `champion`, on holdout rows neither model trained on."""
+        champion_metrics = challenger_metrics = None
+        if champion is not None and candidate.kind == "model":
+            rows = scoring.unseen_by(scoring.holdout_rows(frame, candidate.holdout), champion["holdout"])
+            labels = rows["label"].to_numpy(dtype=int)
+            champion_scorer = scoring.load(champion["artifact"] if champion["kind"] == "model" else None)
+            predict = (lambda scorer: scorer.predict(rows)) if len(rows) else (lambda _: labels.astype(float))
+            champion_metrics = scoring.evaluate(predict(champion_scorer), labels)
+            challenger_metrics = scoring.evaluate(predict(candidate.scorer), labels)
+        decision = scoring.decide(
+            candidate.metrics,
+            champion_metrics,
+            challenger_kind=candidate.kind,
+            champion_kind=champion["kind"] if champion else None,
+            min_auc=settings.min_model_auc,
+            challenger_vs_champion=challenger_metrics,
+        )
+        entries = [(candidate, decision)]
+        if not decision.promote and champion is None:
+            # Never leave a tenant unscored: the baseline stands in, said so, until a model passes.
+            stand_in = scoring.baseline_candidate(frame, f"stand-in: the model was {decision.text}")
+            entries.append((stand_in, scoring.decide(stand_in.metrics, None, challenger_kind="baseline")))
+        return champion_metrics, entries
 
+    def current_champion() -> dict | None:
+        versions = registry(warehouse, tenant_id, artifacts=True)
+        return next((v for v in versions if v["status"] == "champion"), None)
+
+    champion = current_champion()
+    champion_metrics, entries = judge(champion)
     with warehouse.tenant_transaction(tenant_id) as conn:
-        # One writer at a time per tenant, so two runs cannot both promote.
+        # One writer at a time per tenant, so two runs cannot both promote; a champion promoted
+        # by another run while this one trained is judged again, now that it cannot change.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('crm_model_registry:' || %s))", (tenant_id,))
+        now_champion = conn.execute(
+            f"SELECT version FROM {REGISTRY_TABLE} WHERE tenant_id = %s AND status = 'champion'", (tenant_id,)
+        ).fetchone()
+        if (now_champion and now_champion[0]) != (champion and champion["version"]):
+            champion = current_champion()
+            champion_metrics, entries = judge(champion)
         outcomes_seen = conn.execute(closed_outcomes_sql("%s"), (tenant_id,)).fetchone()[0]
         version = conn.execute(
             f"SELECT coalesce(max(version), 0) FROM {REGISTRY_TABLE} WHERE tenant_id = %s", (tenant_id,)

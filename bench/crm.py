@@ -113,11 +113,36 @@ def bench_auc() -> list[dict]:
     return rows
 
 
-def bench_platform(leads: int) -> dict:
+def score_tenant(warehouse, tenant: str) -> dict[str, float]:
+    """Materialize lead_features, lead_scoring_model and lead_scores (with their checks) for
+    `tenant` on the bench instance, one run each; the seconds of each."""
     from dagster import DagsterInstance, materialize
-    from psycopg.types.json import Jsonb
 
     from assets import crm_scoring
+
+    steps = {
+        "lead_features": [crm_scoring.lead_features, crm_scoring.lead_features_point_in_time,
+                          crm_scoring.lead_features_labels_known],
+        "lead_scoring_model": [crm_scoring.lead_scoring_model,
+                               crm_scoring.lead_scoring_model_champion_above_floor],
+        "lead_scores": [crm_scoring.lead_scores, crm_scoring.lead_scores_in_range],
+    }  # fmt: skip
+    seconds = {}
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(crm_scoring.crm_partitions.name, [tenant])
+        for name, assets in steps.items():
+            started = time.perf_counter()
+            run = materialize(
+                assets, partition_key=tenant, instance=instance, resources={"warehouse": warehouse}
+            )
+            assert run.success, f"{name} failed for {tenant}"
+            seconds[name] = time.perf_counter() - started
+    return seconds
+
+
+def bench_platform(leads: int) -> dict:
+    from psycopg.types.json import Jsonb
+
     from bench.api import prepare_platform
     from orchestration import postgres
     from orchestration.crm_seed import load_history
@@ -140,24 +165,9 @@ def bench_platform(leads: int) -> dict:
     with warehouse.tenant_transaction(BENCH_TENANT) as conn:
         written = load_history(conn, history)
     result = {"seed_s": round(time.perf_counter() - started, 2), "leads": written["crm_leads"]}
-    steps = {
-        "lead_features": [crm_scoring.lead_features, crm_scoring.lead_features_point_in_time,
-                          crm_scoring.lead_features_labels_known],
-        "lead_scoring_model": [crm_scoring.lead_scoring_model,
-                               crm_scoring.lead_scoring_model_champion_above_floor],
-        "lead_scores": [crm_scoring.lead_scores, crm_scoring.lead_scores_in_range],
-    }  # fmt: skip
-    with DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions(crm_scoring.crm_partitions.name, [BENCH_TENANT])
-        for name, assets in steps.items():
-            started = time.perf_counter()
-            run = materialize(
-                assets, partition_key=BENCH_TENANT, instance=instance, resources={"warehouse": warehouse}
-            )
-            seconds = time.perf_counter() - started
-            assert run.success, name
-            result[f"{name}_s"] = round(seconds, 2)
-            result[f"{name}_per_100k_s"] = _per_100k(seconds, written["crm_leads"])
+    for name, seconds in score_tenant(warehouse, BENCH_TENANT).items():
+        result[f"{name}_s"] = round(seconds, 2)
+        result[f"{name}_per_100k_s"] = _per_100k(seconds, written["crm_leads"])
     print(json.dumps(result), flush=True)
     return result
 

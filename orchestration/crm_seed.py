@@ -26,10 +26,7 @@ def load_history(conn: psycopg.Connection, history: CrmHistory) -> dict[str, int
     Returns the rows written per table.
     """
     tenant = history.tenant_id
-    status: dict[str, str] = {}
-    for outcome in history.outcomes:  # chronological: won/lost settle it, qualified only if nothing else
-        if outcome.outcome in ("won", "lost") or outcome.email_key not in status:
-            status[outcome.email_key] = outcome.outcome
+    status = history.statuses()
     leads: dict[str, dict] = {}
     records = []
     for record in history.records:

@@ -107,12 +107,19 @@ class DropFolderResource(ConfigurableResource):
                 files.append(DroppedFile(Path(entry.path), stat.st_size, stat.st_mtime_ns))
         return sorted(files, key=lambda f: (f.mtime_ns, f.name))
 
-    def archive(self, path: Path, tenant_id: str, kind: str, sha256: str, note: str | None = None) -> Path:
-        """Move a loaded file (or a copy of one) to processed/, with an optional note beside it."""
+    def archive(
+        self, path: Path, tenant_id: str, kind: str, sha256: str, note: str | None = None
+    ) -> Path | None:
+        """Move a loaded file (or a copy of one) to processed/, with an optional note beside it.
+        None when another run (a sensor's, a schedule's) filed it away first: the file is where it
+        belongs, and the run that loaded it must not fail after its commit."""
         folder = self.folder(tenant_id, PROCESSED, kind)
         folder.mkdir(parents=True, exist_ok=True)
         target = _unique_destination(folder, path.name, sha256)
-        os.replace(path, target)
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            return None
         if note:
             target.with_name(target.name + ".note.txt").write_text(note)
         return target
@@ -252,7 +259,9 @@ def process_drop(
     # Moved only now, after the commit: a crash before this line leaves the file in the inbox,
     # and the next run finds it in the ledger instead of loading it again.
     target = drops.archive(path, tenant_id, kind, sha256)
-    return FileOutcome(path.name, "loaded", extra["records"], extra.get("entries", 0), moved_to=str(target))
+    return FileOutcome(
+        path.name, "loaded", extra["records"], extra.get("entries", 0), moved_to=_where(target)
+    )
 
 
 def _archive_known(drops, tenant_id, kind, path: Path, sha256: str, loaded) -> FileOutcome:
@@ -264,11 +273,15 @@ def _archive_known(drops, tenant_id, kind, path: Path, sha256: str, loaded) -> F
             path.name,
             "loaded_before",
             detail=f"loaded at {loaded_at:%Y-%m-%d %H:%M} UTC",
-            moved_to=str(target),
+            moved_to=_where(target),
         )
     note = (
         f"{path.name} was not loaded: the same content (sha256 {sha256}) was loaded from "
         f"{file_name} at {loaded_at:%Y-%m-%d %H:%M:%S} UTC (run {run_id}).\n"
     )
     target = drops.archive(path, tenant_id, kind, sha256, note=note)
-    return FileOutcome(path.name, "duplicate", detail=f"same content as {file_name}", moved_to=str(target))
+    return FileOutcome(path.name, "duplicate", detail=f"same content as {file_name}", moved_to=_where(target))
+
+
+def _where(target: Path | None) -> str:
+    return str(target) if target is not None else "filed away by another run"

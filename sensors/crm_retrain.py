@@ -9,9 +9,11 @@ first once it has that many outcomes (the model's on-missing condition covers a 
 """
 
 from dagster import (
+    DagsterRunStatus,
     DefaultSensorStatus,
     Failure,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -27,6 +29,12 @@ from assets.crm_scoring import (
 )
 from orchestration.warehouse import WarehouseResource
 
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 STATE_SQL = f"""
 SELECT ({closed_outcomes_sql()}) AS outcomes,
        (SELECT outcomes_seen FROM {REGISTRY_TABLE}
@@ -46,7 +54,18 @@ SELECT ({closed_outcomes_sql()}) AS outcomes,
 )
 def crm_retrain_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource):
     requests, waiting = [], []
+    # A retrain already queued or running has not written its version yet: another request now
+    # would train the same model twice, and two overlapping runs would race for the champion.
+    in_flight = {
+        run.tags.get("dagster/partition")
+        for run in context.instance.get_runs(
+            RunsFilter(job_name=crm_retrain_job.name, statuses=IN_FLIGHT), limit=500
+        )
+    }
     for tenant_id in sorted(context.instance.get_dynamic_partitions(crm_partitions.name)):
+        if tenant_id in in_flight:
+            waiting.append(f"{tenant_id}: a retrain is already queued or running")
+            continue
         state = warehouse.query(tenant_id, STATE_SQL, {"t": tenant_id})[0]
         try:
             threshold = scoring_settings(tenant_id, state["settings"] or {}).retrain_after_outcomes

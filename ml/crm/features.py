@@ -121,10 +121,12 @@ def labels(inputs: FeatureInputs, now: datetime, horizon: timedelta = DEFAULT_HO
     now_ts = pd.Timestamp(now)
     leads = inputs.leads[["lead_id", "created_at"]].copy()
     outcomes = inputs.outcomes
+    # The platform's one rule for what happened to a lead (crm_leads.status follows it too):
+    # the latest won/lost known at `now`, a win on a tie. A lead lost, re-opened and won is won.
     closed = (
         outcomes[outcomes["outcome"].isin(("won", "lost")) & (outcomes["occurred_at"] <= now_ts)]
-        .sort_values("occurred_at", kind="stable")
-        .drop_duplicates("lead_id", keep="first")[["lead_id", "outcome", "occurred_at"]]
+        .sort_values(["occurred_at", "outcome"], kind="stable")
+        .drop_duplicates("lead_id", keep="last")[["lead_id", "outcome", "occurred_at"]]
     )
     merged = leads.merge(closed, on="lead_id", how="left")
     outcome, outcome_at = merged["outcome"], pd.to_datetime(merged["occurred_at"], utc=True)

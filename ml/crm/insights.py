@@ -444,10 +444,7 @@ def inputs_from_history(history) -> tuple[list[LeadFact], list[CampaignFact], li
     (its first record), won/lost as its last settling outcome, the way crm_seed loads it."""
     from ml.crm.emails import email_key, lead_id_for
 
-    status: dict[str, str] = {}
-    for outcome in history.outcomes:
-        if outcome.outcome in ("won", "lost") or outcome.email_key not in status:
-            status[outcome.email_key] = outcome.outcome
+    status = history.statuses()
     leads: dict[str, LeadFact] = {}
     for record in history.records:
         key = email_key(record.email)

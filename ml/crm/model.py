@@ -231,6 +231,15 @@ def holdout_rows(frame: pd.DataFrame, holdout: dict[str, Any]) -> pd.DataFrame:
     return labelled(frame[frame["lead_id"].isin(set(holdout.get("lead_ids", ())))])
 
 
+def unseen_by(rows: pd.DataFrame, holdout: dict[str, Any]) -> pd.DataFrame:
+    """The `rows` a version with this holdout never trained on (scored at or after its cut-off).
+    A champion judged on rows it was fitted to would look better than it is."""
+    cutoff = holdout.get("cutoff")
+    if not cutoff:
+        return rows
+    return rows[rows["as_of"] >= pd.Timestamp(cutoff)]
+
+
 def fit(train: pd.DataFrame, features: list[str]) -> ModelScorer:
     pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(**MODEL_PARAMS))])
     pipeline.fit(matrix(train, features), train["label"].to_numpy(dtype=int))
@@ -333,9 +342,11 @@ def decide(
     champion_kind: str | None = None,
     min_auc: float = DEFAULT_MIN_AUC,
     tolerance: float = PROMOTION_TOLERANCE,
+    challenger_vs_champion: dict[str, Any] | None = None,
 ) -> Decision:
-    """Promote the challenger only if it clears the floor and does not do worse than the champion
-    on the challenger's own holdout (both metric dicts are from those same rows).
+    """Promote the challenger only if its holdout metrics (`challenger`) clear the floor and it does
+    not do worse than the champion on the same rows: `champion` and `challenger_vs_champion` (the
+    challenger's metrics on exactly those rows, when they are not its whole holdout).
 
     A baseline never displaces a model; it becomes champion only where no model is."""
     if challenger_kind == "baseline":
@@ -354,13 +365,20 @@ def decide(
         what = "no champion" if champion is None else "the baseline champion"
         return Decision(True, f"promoted: ROC AUC {auc:.3f} clears the floor {min_auc:.2f}; replaces {what}")
     best = champion.get("roc_auc")
-    if best is not None and auc < best - tolerance:
+    mine = (challenger_vs_champion or challenger).get("roc_auc")
+    if best is None or mine is None:
         return Decision(
             False,
-            f"rejected: ROC AUC {auc:.3f} vs champion {best:.3f} on the same holdout (tolerance {tolerance})",
+            "kept the champion: the holdout rows it never trained on hold one class or none, so the two "
+            "models cannot be compared yet",
         )
-    versus = f"{best:.3f}" if best is not None else "n/a"
-    return Decision(True, f"promoted: ROC AUC {auc:.3f} vs champion {versus} on the same holdout")
+    if mine < best - tolerance:
+        return Decision(
+            False,
+            f"rejected: ROC AUC {mine:.3f} vs champion {best:.3f} on the same holdout "
+            f"(tolerance {tolerance})",
+        )
+    return Decision(True, f"promoted: ROC AUC {mine:.3f} vs champion {best:.3f} on the same holdout")
 
 
 def scores(probability: np.ndarray) -> np.ndarray:

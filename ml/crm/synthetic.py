@@ -37,6 +37,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from ml.crm.emails import FREE_EMAIL_DOMAINS, email_key
+from ml.crm.leads import status_from_outcomes
 
 SCORING_DELAY = timedelta(hours=24)
 EARLY_TOUCH_CAP = 6
@@ -217,6 +218,13 @@ class CrmHistory:
     @property
     def now(self) -> datetime:
         return datetime.combine(self.end, time(), UTC)
+
+    def statuses(self) -> dict[str, str]:
+        """Each person's status at `now`, by the platform's one rule (status_from_outcomes)."""
+        seen: dict[str, list[tuple[str, datetime]]] = {}
+        for outcome in self.outcomes:
+            seen.setdefault(outcome.email_key, []).append((outcome.outcome, outcome.occurred_at))
+        return {key: status_from_outcomes(events) for key, events in seen.items()}
 
 
 _FIRST = ("Ana", "Ben", "Chloe", "Dev", "Elif", "Femi", "Grace", "Hugo", "Ines", "Jamal", "Kira", "Luis",

@@ -3,6 +3,7 @@ history, outcomes, touches and score reasons, the campaign insights with the ten
 recommendations, and the CRM marts. Scores, reasons and model versions are those the lead_scores
 asset wrote last; a lead it has not scored yet (too young, or closed) has none."""
 
+import re
 from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Any
@@ -25,7 +26,7 @@ Dimension = Enum("Dimension", {d: d for d in ("channel", "campaign", "segment", 
 ModelKind = Enum("ModelKind", {k: k for k in ("model", "baseline")}, type=str)
 ModelStatus = Enum("ModelStatus", {s: s for s in ("champion", "retired", "rejected")}, type=str)
 TOP_REASONS = 3
-MAX_LEAD_ID = 64
+LEAD_ID = re.compile(r"ld_[0-9a-f]{24}")
 
 
 def _sort_param(sortable: tuple[str, ...], default: str):
@@ -226,7 +227,7 @@ SELECT {_LEAD_COLUMNS},
     summary="One lead: its merge history, outcomes, campaign touches, and its score with every reason",
 )
 async def get_lead(request: Request, scope: TenantScope, lead_id: str):
-    if len(lead_id) > MAX_LEAD_ID:
+    if not LEAD_ID.fullmatch(lead_id):  # ids are lead_id_for()'s; anything else (a NUL too) is no lead
         raise ApiError(404, "lead not found")
     where, params = ["t.lead_id = %s"], [lead_id]
     if _single_tenant(scope):

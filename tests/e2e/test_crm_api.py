@@ -2,7 +2,7 @@
 
 Two client tenants of Bizoholic of the tests' own get a seeded synthetic CRM history
 (orchestration.crm_seed) and keys of their own. Scores, registry versions and insights are written
-by stand-ins for the model and insights assets (orchestration.crm_stand_ins, and rows inserted here),
+by stand-ins for the model and insights assets (tests/e2e/crm_stand_ins.py, and rows inserted here),
 and the CRM marts are rebuilt with dbt on top. Expected answers are read from the warehouse as the
 admin sees it."""
 
@@ -18,11 +18,11 @@ from psycopg.types.json import Jsonb
 from ml.crm.synthetic import generate_history
 from orchestration import tenants
 from orchestration.crm_seed import load_history
-from orchestration.crm_stand_ins import write_stand_in_scores
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.warehouse import WarehouseResource
 from serving import keys
 from tests.e2e.conftest import Api
+from tests.e2e.crm_stand_ins import write_stand_in_scores
 from tests.e2e.test_api import assert_error, get
 
 ALPHA, BETA = "crm_api_alpha", "crm_api_beta"

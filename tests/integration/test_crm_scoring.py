@@ -7,7 +7,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import psycopg
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, build_sensor_context, materialize
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterRun,
+    DagsterRunStatus,
+    build_sensor_context,
+    materialize,
+)
+from dagster._core.utils import make_new_run_id
 from psycopg.types.json import Jsonb
 
 from assets import crm_scoring
@@ -178,12 +186,24 @@ def test_the_model_retrains_as_outcomes_arrive_and_scores_every_open_lead(
     _seed(platform, history)
     requests, _ = _tick(platform, dagster_instance)
     assert [r.run_key for r in _for(requests, big)] == [f"{big}:{closed(history)}"]
+    # While that retrain is queued, the sensor does not ask again (two runs would race to promote).
+    queued = DagsterRun(
+        job_name="crm_retrain_job", run_id=make_new_run_id(), status=DagsterRunStatus.QUEUED,
+        tags={"dagster/partition": big},
+    )  # fmt: skip
+    dagster_instance.add_run(queued)
+    try:
+        requests, reason = _tick(platform, dagster_instance)
+        assert _for(requests, big) == [] and f"{big}: a retrain is already queued or running" in reason
+    finally:
+        dagster_instance.delete_run(queued.run_id)
     result = _run(platform, dagster_instance, big)
     assert result.success and all(_checks(result).values()), _checks(result)
     v1, v2 = _registry(platform, big)
     assert v2[4] > v1[4] and v2[5] == closed(history)
     champion_on_holdout = v2[3]["champion_on_holdout"]
-    assert champion_on_holdout["rows"] == v2[3]["rows"]  # the champion judged on the challenger's rows
+    # The champion judged on the challenger's rows: all of them, as all come after v1's cut-off.
+    assert champion_on_holdout["rows"] == v2[3]["rows"]
     if v2[2] == "champion":
         assert v1[2] == "retired" and "promoted" in v2[6]
         assert v2[3]["roc_auc"] >= champion_on_holdout["roc_auc"] - 0.005

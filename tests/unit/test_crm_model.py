@@ -145,6 +145,24 @@ def test_the_promotion_rule(challenger, champion, kinds, promote, words):
     assert decision.promote is promote and words in decision.text
 
 
+def test_the_champion_is_compared_only_on_rows_it_never_trained_on(candidate, coreldove):
+    frame = coreldove[0]
+    holdout = model.holdout_rows(frame, candidate.holdout)
+    later = holdout["as_of"].sort_values().iloc[len(holdout) // 2]
+    unseen = model.unseen_by(holdout, {"cutoff": later.isoformat()})
+    assert 0 < len(unseen) < len(holdout) and (unseen["as_of"] >= later).all()
+    assert len(model.unseen_by(holdout, {"cutoff": None})) == len(holdout)
+    # The challenger's whole-holdout AUC clears the floor; on the shared rows it is worse: rejected.
+    decision = model.decide(
+        {"roc_auc": 0.75}, {"roc_auc": 0.72}, champion_kind="model", challenger_vs_champion={"roc_auc": 0.70}
+    )
+    assert not decision.promote and "0.700 vs champion 0.720" in decision.text
+    none_shared = model.decide(
+        {"roc_auc": 0.75}, {"roc_auc": None}, champion_kind="model", challenger_vs_champion={"roc_auc": None}
+    )
+    assert not none_shared.promote and "cannot be compared" in none_shared.text
+
+
 def test_a_worse_challenger_is_rejected_on_the_same_holdout(candidate, coreldove):
     frame = coreldove[0]
     holdout = model.holdout_rows(frame, candidate.holdout)

@@ -54,12 +54,21 @@ def test_archive_and_quarantine_never_overwrite(tmp_path):
 def test_demo_seed_copies_each_export_once_in_order(tmp_path):
     settings = SimpleNamespace(fixtures_dir=PROJECT_ROOT / "fixtures", drops_dir=tmp_path)
     copied = seed_demo_drops(settings)
-    assert sorted(p.name for p in copied) == [
+    bundled = sorted(
+        (p.parent.parent.name, p.parent.name, p.name)
+        for p in (PROJECT_ROOT / "fixtures" / "drops").glob("*/*/*")
+        if p.is_file()
+    )
+    assert sorted((p.parent.parent.name, p.parent.name, p.name) for p in copied) == bundled
+    assert [name for tenant, _, name in bundled if tenant == "thrillring"] == [
         "players_2026-10-01.csv",
         "players_2026-11-24.json",
         "tournaments_2026-10.csv",
         "tournaments_2026-11.json",
     ]
+    assert {kind for tenant, kind, _ in bundled if tenant != "thrillring"} == {
+        "leads", "outcomes", "campaigns", "touches"
+    }  # fmt: skip
     drops = DropFolderResource(root=str(tmp_path), settle_s=10)
     assert [f.name for f in drops.pending("thrillring", "players")] == [
         "players_2026-10-01.csv",
@@ -71,3 +80,12 @@ def test_demo_seed_copies_each_export_once_in_order(tmp_path):
         drops.archive(f.path, "thrillring", "players", file_sha256(f.path))
     assert seed_demo_drops(settings) == []  # already processed
     assert not (tmp_path / "thrillring" / "tournaments" / "tournaments_2026-11-22.csv").exists()
+
+
+def test_archiving_a_file_another_run_filed_away_first_is_not_an_error(tmp_path):
+    drops = DropFolderResource(root=str(tmp_path))
+    dropped = touch(drops.inbox("coreldove", "leads") / "leads.csv", "x")
+    sha = file_sha256(dropped)
+    assert drops.archive(dropped, "coreldove", "leads", sha) is not None
+    assert drops.archive(dropped, "coreldove", "leads", sha, note="late") is None
+    assert [p.name for p in drops.folder("coreldove", "processed", "leads").iterdir()] == ["leads.csv"]

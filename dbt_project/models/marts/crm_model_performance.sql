@@ -1,7 +1,8 @@
 -- Lead-scoring model performance over time: one row per tenant and registry version (models
 -- and labelled baselines, promoted or not), with its holdout metrics, the simple baseline's AUC
--- on the same holdout, and the change in ROC AUC against the champion it was compared with
--- (the tenant's previous promoted version).
+-- on the same holdout, and the change in ROC AUC against the tenant's previous promoted version
+-- (each on its own holdout: the trend over time; the promotion decision compared both models on
+-- the same rows, as the registry's decision says).
 with versions as (
     select * from {{ ref('stg_crm_model_registry') }}
 ),

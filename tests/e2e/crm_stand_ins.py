@@ -1,7 +1,7 @@
 """Deterministic stand-in lead scores, written where the `lead_scores` asset writes its own.
 
-For tests of the serving routes and the leads-endpoint benchmark, which need scored leads at sizes
-and in tenants the model assets do not cover. Like `crm_seed`, this is no model: a lead's score is a
+For tests of the serving routes, which need scored leads in tenants the model assets do not
+cover, with scores a test can predict. Like `crm_seed`, this is no model: a lead's score is a
 hash of its id, and its reasons are fixed phrases. It writes the same rows the asset does:
 core.crm_lead_scores for every open lead scored, and ai_score/ai_reasons/scored_at on core.crm_leads.
 """
