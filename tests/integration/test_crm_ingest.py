@@ -219,9 +219,13 @@ def test_incremental_resync_picks_up_a_status_change_and_merges_a_retyped_email(
 
     assert _run(platform, dagster_instance, edge, drops).success  # second sync: from the watermark
     meta = _metadata(dagster_instance, "crm_leads", edge)
+    # Two good records and the bad one come back unchanged: none is logged again.
     assert (
-        meta["api_since"] == "2026-08-06" and meta["records_updated"] == 1 and meta["records_unchanged"] == 2
+        meta["api_since"] == "2026-08-06" and meta["records_updated"] == 1 and meta["records_unchanged"] == 3
     )
+    assert _query(platform, edge, "SELECT count(*) FROM core.crm_lead_records WHERE action = 'rejected'") == [
+        (1,)
+    ]
     outcomes = _query(
         platform, edge, "SELECT outcome, occurred_at, value FROM core.crm_lead_outcomes ORDER BY 1"
     )
