@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pandas as pd
 from dagster import (
@@ -51,6 +50,7 @@ from ml.crm.leads import (
     record_outcomes,
 )
 from orchestration.api_limits import ApiLedger
+from orchestration.crm_settings import CrmSettings, crm_settings
 from orchestration.crm_source import CrmLeadsResource, CrmTokenMissingError
 from orchestration.file_drops import DropFolderResource, FileOutcome, process_drop
 from orchestration.metadata import preview_table
@@ -58,7 +58,7 @@ from orchestration.partitions import tenant_partitions
 from orchestration.quality import validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
-from orchestration.tenant_settings import settings_error, tenant_settings
+from orchestration.tenant_settings import tenant_settings
 from orchestration.warehouse import WarehouseResource, append_rows, upsert_rows
 
 LEADS_TABLE = "core.crm_leads"
@@ -70,7 +70,6 @@ TOUCHES_TABLE = "core.crm_touches"
 LEDGER_TABLE = "core.crm_file_loads"
 RAW_TABLE = "raw.crm_api_responses"
 API_ORIGIN = "api"
-DEFAULT_REREAD_DAYS = 90
 # Drop-folder kind -> the asset that loads it.
 DROP_ASSETS = {
     "leads": "crm_leads",
@@ -98,33 +97,6 @@ crm_drop_folder = AssetSpec(
         "for CSV or JSON exports."
     ),
 )
-
-
-# --- settings -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CrmSettings:
-    api_url: str | None
-    reread_days: int
-
-
-def crm_settings(tenant_id: str, settings: dict[str, Any]) -> CrmSettings:
-    fail = settings_error(tenant_id, "crm")
-    crm = settings.get("crm") or {}
-    if not isinstance(crm, dict):
-        raise fail("", "an object", crm)
-    api_url = crm.get("api_url")
-    if api_url is not None:
-        parts = urlsplit(str(api_url)) if isinstance(api_url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise fail(
-                "api_url", "an http(s) URL of the CRM's API root, e.g. https://crm.example/api/", api_url
-            )
-    days = crm.get("reread_days", DEFAULT_REREAD_DAYS)
-    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650:
-        raise fail("reread_days", "a whole number of days between 0 and 3650", days)
-    return CrmSettings(api_url or None, days)
 
 
 # --- config and shared pieces ---------------------------------------------------------------------

@@ -31,7 +31,6 @@ from dagster import (
 )
 
 from ml.crm.insights import (
-    DEFAULT_HORIZON_DAYS,
     DIMENSIONS,
     CampaignFact,
     Insights,
@@ -41,38 +40,22 @@ from ml.crm.insights import (
     recommendations_markdown,
 )
 from ml.crm.narrative import Narrative, chat_messages, check_narrative, grounding_payload
+from orchestration.crm_settings import crm_settings
 from orchestration.errors import PlatformError
 from orchestration.llm import LlmResource
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
 from orchestration.quality import validate
 from orchestration.replay import UnrecordedRequestError
-from orchestration.settings import ENV_LLM_BASE_URL, ENV_LLM_MODEL, replay_date
+from orchestration.settings import ENV_LLM_BASE_URL, ENV_LLM_MODEL, platform_now
 from orchestration.sources import SourceError
-from orchestration.tenant_settings import settings_error, tenant_settings
+from orchestration.tenant_settings import tenant_settings
 from orchestration.warehouse import WarehouseResource, write_partition
 
 INSIGHTS_TABLE = "core.crm_campaign_insights"
 REPORTS_TABLE = "core.crm_insight_reports"
 UPSTREAM = ("crm_leads", "crm_lead_outcomes", "crm_campaigns", "crm_touches")
 NOT_CONFIGURED = Narrative("not configured", None, None)
-
-
-def analysis_now() -> datetime:
-    """Replay mode's "today" (the recorded data ends there), else the clock."""
-    day = replay_date()
-    return datetime.fromisoformat(day).replace(tzinfo=UTC) if day else datetime.now(UTC)
-
-
-def horizon_days(tenant_id: str, settings: dict) -> int:
-    """settings.crm.outcome_horizon_days: how old a lead must be before it counts (default 60)."""
-    crm = settings.get("crm") if isinstance(settings.get("crm"), dict) else {}
-    value = crm.get("outcome_horizon_days", DEFAULT_HORIZON_DAYS)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 365:
-        raise settings_error(tenant_id, "crm")(
-            "outcome_horizon_days", "a whole number of days, 1..365", value
-        )
-    return value
 
 
 def load_facts(warehouse: WarehouseResource, tenant_id: str):
@@ -187,9 +170,9 @@ def campaign_insights(
 ) -> MaterializeResult:
     tenant_id = context.partition_key
     started = time.perf_counter()
-    horizon = horizon_days(tenant_id, tenant_settings(warehouse, tenant_id))
+    horizon = crm_settings(tenant_id, tenant_settings(warehouse, tenant_id)).outcome_horizon_days
     leads, campaigns, spend = load_facts(warehouse, tenant_id)
-    insights = compute_insights(leads, campaigns, spend, now=analysis_now(), horizon_days=horizon)
+    insights = compute_insights(leads, campaigns, spend, now=platform_now(), horizon_days=horizon)
     computed_at = datetime.now(UTC)
     if not insights.sufficient:
         context.log.info(f"{tenant_id}: {insights.recommendations[0].text}")

@@ -12,8 +12,7 @@ score and its reasons back to core.crm_leads. The retrain sensor (sensors/crm_re
 the three when enough new outcomes have arrived.
 """
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,6 @@ from pydantic import Field
 
 from ml.crm import model as scoring
 from ml.crm.features import (
-    DEFAULT_HORIZON,
     FeatureInputs,
     build_features,
     feature_names,
@@ -47,65 +45,22 @@ from ml.crm.features import (
     frame_from_records,
     leakage_rows,
 )
+from orchestration.crm_settings import crm_settings
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
 from orchestration.quality import validate
-from orchestration.settings import replay_date
-from orchestration.tenant_settings import settings_error, tenant_settings
+from orchestration.settings import platform_now
+from orchestration.tenant_settings import tenant_settings
 from orchestration.warehouse import WarehouseResource, write_partition
 
 LEADS_TABLE = "core.crm_leads"
 FEATURES_TABLE = "core.crm_lead_features"
 REGISTRY_TABLE = "core.crm_model_registry"
 SCORES_TABLE = "core.crm_lead_scores"
-DEFAULT_RETRAIN_AFTER = 50
 INGESTION = [AssetKey("crm_leads"), AssetKey("crm_lead_outcomes"), AssetKey("crm_campaigns"),
              AssetKey("crm_touches")]  # fmt: skip
 
 crm_partitions = tenant_partitions("crm")
-
-
-# --- settings ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScoringSettings:
-    min_outcomes_for_model: int = scoring.DEFAULT_MIN_OUTCOMES
-    retrain_after_outcomes: int = DEFAULT_RETRAIN_AFTER
-    label_horizon_days: int = DEFAULT_HORIZON.days
-    min_model_auc: float = scoring.DEFAULT_MIN_AUC
-
-
-def scoring_settings(tenant_id: str, settings: dict[str, Any]) -> ScoringSettings:
-    """The tenant's `settings.crm` scoring keys (defaults where absent), or a Failure naming a bad one."""
-    fail = settings_error(tenant_id, "crm")
-    crm = settings.get("crm") or {}
-    if not isinstance(crm, dict):
-        raise fail("", "an object", crm)
-    values: dict[str, Any] = {}
-    for key, low in (
-        ("min_outcomes_for_model", 10),
-        ("retrain_after_outcomes", 1),
-        ("label_horizon_days", 1),
-    ):
-        if key in crm:
-            value = crm[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise fail(key, f"a whole number of at least {low}", value)
-            values[key] = value
-    if "min_model_auc" in crm:
-        value = crm["min_model_auc"]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.5 <= value < 1:
-            raise fail("min_model_auc", "a ROC AUC between 0.5 and 1", value)
-        values["min_model_auc"] = float(value)
-    return ScoringSettings(**values)
-
-
-def scoring_now() -> datetime:
-    """The time features and labels are computed as of: the replay date's midnight in replay mode
-    (the bundled history ends there, whatever the calendar says), else now."""
-    day = replay_date()
-    return datetime.combine(datetime.fromisoformat(day).date(), time(), UTC) if day else datetime.now(UTC)
 
 
 class LeadFeaturesConfig(Config):
@@ -180,19 +135,19 @@ def closed_outcomes_sql(tenant_param: str = "%(t)s") -> str:
         "first day, recency, the source's and campaign's historical conversion rates, the campaign's recent "
         "cost per lead and click-through rate), each from inputs no later than the lead's scoring time "
         "(created_at + 24 h, or now for younger leads), with its label (won 1, lost 0, no outcome within "
-        "settings.crm.label_horizon_days: 0)."
+        "settings.crm.outcome_horizon_days: 0)."
     ),
 )
 def lead_features(
     context: AssetExecutionContext, config: LeadFeaturesConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
     tenant_id = context.partition_key
-    settings = scoring_settings(tenant_id, tenant_settings(warehouse, tenant_id))
-    now = datetime.fromisoformat(config.now) if config.now else scoring_now()
+    settings = crm_settings(tenant_id, tenant_settings(warehouse, tenant_id))
+    now = datetime.fromisoformat(config.now) if config.now else platform_now()
     if now.tzinfo is None:
         raise Failure(f"config now={config.now!r} needs a time zone, e.g. 2026-11-25T00:00:00+00:00")
     inputs = load_inputs(warehouse, tenant_id)
-    frame = build_features(inputs, now, horizon=timedelta(days=settings.label_horizon_days))
+    frame = build_features(inputs, now, horizon=timedelta(days=settings.outcome_horizon_days))
     leaking = leakage_rows(frame)
     if len(leaking):  # a bug in the feature code, never data: refuse to store it
         raise Failure(
@@ -221,7 +176,7 @@ def lead_features(
             "label_lost_or_expired": MetadataValue.int(int((label == 0).sum())),
             "label_unknown": MetadataValue.int(int(label.isna().sum())),
             "as_of_now": MetadataValue.text(now.isoformat()),
-            "label_horizon_days": MetadataValue.int(settings.label_horizon_days),
+            "outcome_horizon_days": MetadataValue.int(settings.outcome_horizon_days),
             "features": MetadataValue.json(names),
             "feature_summary": preview_table(summary, limit=len(summary)),
             "preview": preview_table(
@@ -280,7 +235,7 @@ def _history_table(versions: list[dict]) -> MetadataValue:
 )
 def lead_scoring_model(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     tenant_id = context.partition_key
-    settings = scoring_settings(tenant_id, tenant_settings(warehouse, tenant_id))
+    settings = crm_settings(tenant_id, tenant_settings(warehouse, tenant_id))
     frame = load_features(warehouse, tenant_id)
     candidate = scoring.train_candidate(frame, min_outcomes=settings.min_outcomes_for_model)
 
@@ -557,7 +512,7 @@ def lead_scoring_model_champion_above_floor(
     if not context.has_partition_key:
         return _skipped()
     tenant_id = context.partition_key
-    floor = scoring_settings(tenant_id, tenant_settings(warehouse, tenant_id)).min_model_auc
+    floor = crm_settings(tenant_id, tenant_settings(warehouse, tenant_id)).min_model_auc
     champion = next((v for v in registry(warehouse, tenant_id) if v["status"] == "champion"), None)
     if champion is None:
         return AssetCheckResult(passed=False, description="no champion in the registry",

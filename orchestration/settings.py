@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -100,3 +101,10 @@ def replay_date() -> str | None:
     if source_mode() != "replay":
         return None
     return os.environ.get(ENV_REPLAY_DATE) or DEFAULT_REPLAY_DATE
+
+
+def platform_now() -> datetime:
+    """ "Now" for computations as of a time (lead features, insights): midnight UTC of the replay
+    date in replay mode (the recorded data ends there, whatever the calendar says), else the clock."""
+    day = replay_date()
+    return datetime.combine(date.fromisoformat(day), time(), UTC) if day else datetime.now(UTC)

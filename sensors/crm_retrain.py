@@ -25,8 +25,8 @@ from assets.crm_scoring import (
     closed_outcomes_sql,
     crm_partitions,
     crm_retrain_job,
-    scoring_settings,
 )
+from orchestration.crm_settings import crm_settings
 from orchestration.warehouse import WarehouseResource
 
 IN_FLIGHT = [
@@ -68,7 +68,7 @@ def crm_retrain_sensor(context: SensorEvaluationContext, warehouse: WarehouseRes
             continue
         state = warehouse.query(tenant_id, STATE_SQL, {"t": tenant_id})[0]
         try:
-            threshold = scoring_settings(tenant_id, state["settings"] or {}).retrain_after_outcomes
+            threshold = crm_settings(tenant_id, state["settings"] or {}).retrain_after_outcomes
         except Failure as bad:  # one tenant's typo must not stop the others' retraining
             waiting.append(bad.description)
             continue
