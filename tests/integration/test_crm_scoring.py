@@ -186,9 +186,9 @@ def test_the_model_retrains_as_outcomes_arrive_and_scores_every_open_lead(
     _seed(platform, history)
     requests, _ = _tick(platform, dagster_instance)
     assert [r.run_key for r in _for(requests, big)] == [f"{big}:{closed(history)}"]
-    # While that retrain is queued, the sensor does not ask again (two runs would race to promote).
+    # While that retrain runs, the sensor does not ask again (two runs would race to promote).
     queued = DagsterRun(
-        job_name="crm_retrain_job", run_id=make_new_run_id(), status=DagsterRunStatus.QUEUED,
+        job_name="crm_retrain_job", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED,
         tags={"dagster/partition": big},
     )  # fmt: skip
     dagster_instance.add_run(queued)
