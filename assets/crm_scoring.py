@@ -392,19 +392,30 @@ def lead_scores(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     ]  # fmt: skip
     with warehouse.tenant_transaction(tenant_id) as conn:
         written = write_partition(conn, tenant_id, SCORES_TABLE, rows, run_id=context.run.run_id)
+        # Written back from the rows in hand, as arrays: a join with the scores just written in
+        # this transaction is planned blind (no statistics yet) and went quadratic at 100k leads.
         updated = conn.execute(
             f"""UPDATE {LEADS_TABLE} l
-                   SET ai_score = s.ai_score, ai_reasons = s.reasons, scored_at = s.scored_at
-                  FROM {SCORES_TABLE} s
-                 WHERE l.tenant_id = %(t)s AND s.tenant_id = %(t)s AND s.lead_id = l.lead_id""",
-            {"t": tenant_id},
-        ).rowcount
+                   SET ai_score = s.ai_score, ai_reasons = s.reasons, scored_at = %(at)s
+                  FROM unnest(%(ids)s::text[], %(scores)s::smallint[], %(reasons)s::jsonb[])
+                       AS s(lead_id, ai_score, reasons)
+                 WHERE l.tenant_id = %(t)s AND l.lead_id = s.lead_id""",
+            {"t": tenant_id, "at": scored_at, "ids": [r["lead_id"] for r in rows],
+             "scores": [r["ai_score"] for r in rows], "reasons": [r["reasons"] for r in rows]},
+        ).rowcount  # fmt: skip
+        scored_now = {r["lead_id"] for r in rows}
+        stale = [
+            lead_id
+            for (lead_id,) in conn.execute(
+                f"SELECT lead_id FROM {LEADS_TABLE} WHERE tenant_id = %s AND ai_score IS NOT NULL",
+                (tenant_id,),
+            )
+            if lead_id not in scored_now
+        ]
         cleared = conn.execute(
-            f"""UPDATE {LEADS_TABLE} l SET ai_score = NULL, ai_reasons = NULL, scored_at = NULL
-                 WHERE l.tenant_id = %(t)s AND l.ai_score IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM {SCORES_TABLE} s
-                                    WHERE s.tenant_id = %(t)s AND s.lead_id = l.lead_id)""",
-            {"t": tenant_id},
+            f"""UPDATE {LEADS_TABLE} SET ai_score = NULL, ai_reasons = NULL, scored_at = NULL
+                 WHERE tenant_id = %s AND lead_id = ANY(%s::text[])""",
+            (tenant_id, stale),
         ).rowcount
     bands = np.histogram(ai_scores, bins=[0, 20, 40, 60, 80, 101])[0] if len(ai_scores) else [0] * 5
     top = np.argsort(-probability)[:10]
