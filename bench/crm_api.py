@@ -40,7 +40,7 @@ DAYS = (END - START).days
 SMALL, LARGE = "bench_crm_api", "bench_crm_100k"
 ENDPOINTS = {
     "by score, first page of 50": "/api/brain/django-crm/leads?limit=50",
-    "open, min_score=80, by score": "/api/brain/django-crm/leads?limit=50&status=open&min_score=80",
+    "open, min_score=50, by score": "/api/brain/django-crm/leads?limit=50&status=open&min_score=50",
 }
 TABLES = ("crm_leads", "crm_lead_scores", "crm_lead_records", "crm_lead_outcomes", "crm_touches")
 
