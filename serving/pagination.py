@@ -46,6 +46,14 @@ def page_params(
     return PageParams(limit=limit, offset=offset)
 
 
+def sort_param(sortable: Sequence[str], default: str | None = None):
+    """The `sort` query parameter of a route sortable by `sortable`."""
+    described = f"Comma-separated, '-' for descending: {', '.join(sortable)}"
+    if default:
+        described += f" (default {default})"
+    return Annotated[str | None, Query(description=described, max_length=200)]
+
+
 def order_by(sort: str | None, allowed: Sequence[str], default: str) -> str:
     """A safe ORDER BY clause from a `sort` parameter: only whitelisted column names reach SQL."""
     terms = []

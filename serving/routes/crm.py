@@ -13,9 +13,9 @@ from pydantic import BaseModel
 
 from serving.auth import TenantScope
 from serving.errors import ERROR_RESPONSES, ApiError
-from serving.pagination import Page, PageInfo, PageParams, order_by, page_params, paged
+from serving.filters import as_utc, clean_text, escape_like
+from serving.pagination import Page, PageInfo, PageParams, order_by, page_params, paged, sort_param
 from serving.responses import json_response
-from serving.routes.esports import _clean, _utc
 from serving.routes.saleor import _mart, _page, _single_tenant
 
 router = APIRouter(prefix="/api/brain", tags=["crm"], responses=ERROR_RESPONSES)
@@ -27,20 +27,6 @@ ModelKind = Enum("ModelKind", {k: k for k in ("model", "baseline")}, type=str)
 ModelStatus = Enum("ModelStatus", {s: s for s in ("champion", "retired", "rejected")}, type=str)
 TOP_REASONS = 3
 LEAD_ID = re.compile(r"ld_[0-9a-f]{24}")
-
-
-def _sort_param(sortable: tuple[str, ...], default: str):
-    return Annotated[
-        str | None,
-        Query(
-            description=f"Comma-separated, '-' for descending: {', '.join(sortable)} (default {default})",
-            max_length=200,
-        ),
-    ]
-
-
-def _prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 # --- leads --------------------------------------------------------------------------------------
@@ -143,7 +129,7 @@ async def list_leads(
     q: Annotated[
         str | None, Query(max_length=120, description="The start of the lead's email or name")
     ] = None,
-    sort: _sort_param(LEAD_SORTABLE, "-ai_score: best first, unscored last") = None,
+    sort: sort_param(LEAD_SORTABLE, "-ai_score: best first, unscored last") = None,
 ):
     where: list[str] = []
     params: list[Any] = []
@@ -153,17 +139,17 @@ async def list_leads(
     if status is not None:
         where.append("t.status = %s")
         params.append(status.value)
-    if (source := _clean(source, "source")) is not None:
+    if (source := clean_text(source, "source")) is not None:
         where.append("t.source = %s")
         params.append(source.lower())
-    if (campaign_id := _clean(campaign_id, "campaign_id")) is not None:
+    if (campaign_id := clean_text(campaign_id, "campaign_id")) is not None:
         where.append("t.campaign_id = %s")
         params.append(campaign_id)
     if min_score is not None:
         where.append("t.ai_score >= %s")
         params.append(min_score)
-    after = _utc(created_after, "created_after") if created_after is not None else None
-    before = _utc(created_before, "created_before") if created_before is not None else None
+    after = as_utc(created_after, "created_after") if created_after is not None else None
+    before = as_utc(created_before, "created_before") if created_before is not None else None
     if after is not None and before is not None and before <= after:
         raise ApiError(422, "created_before: must be after created_after")
     if after is not None:
@@ -172,11 +158,11 @@ async def list_leads(
     if before is not None:
         where.append("t.created_at < %s")
         params.append(before)
-    if (q := _clean(q, "q")) is not None:
+    if (q := clean_text(q, "q")) is not None:
         # Prefixes of the de-duplication key (trimmed, lower-cased) and of the name, each with an
         # index of its own (0009_crm.sql), so a search costs the matches, not the tenant's leads.
         where.append("(t.email_key LIKE %s OR lower(t.name) LIKE %s)")
-        params += [_prefix(q.lower()), _prefix(q.lower())]
+        params += [escape_like(q.lower()) + "%"] * 2
     return await _page(
         request,
         scope,
@@ -320,7 +306,7 @@ async def campaign_insights(
         bool | None,
         Query(description="true: only uplifts whose confidence interval excludes 0; false: only the others"),
     ] = None,
-    sort: _sort_param(INSIGHT_SORTABLE, "-uplift") = None,
+    sort: sort_param(INSIGHT_SORTABLE, "-uplift") = None,
 ):
     # Insights compare a tenant with its own baseline, so they are never mixed across tenants: a
     # master reads a client's with X-Tenant-ID.
@@ -447,10 +433,10 @@ async def lead_funnel(
     scope: TenantScope,
     page: Annotated[PageParams, Depends(page_params)],
     source: Annotated[str | None, Query(max_length=60, description="Lead source, exact")] = None,
-    sort: _sort_param(FUNNEL_SORTABLE, "-leads") = None,
+    sort: sort_param(FUNNEL_SORTABLE, "-leads") = None,
 ):
     where, params = [], []
-    if (source := _clean(source, "source")) is not None:
+    if (source := clean_text(source, "source")) is not None:
         where.append("t.source = %s")
         params.append(source.lower())
     ordering = order_by(sort, FUNNEL_SORTABLE, "-leads")
@@ -496,11 +482,11 @@ async def campaign_performance(
     segment: Annotated[
         str | None, Query(max_length=60, description="The campaign's audience segment")
     ] = None,
-    sort: _sort_param(CAMPAIGN_SORTABLE, "-spend") = None,
+    sort: sort_param(CAMPAIGN_SORTABLE, "-spend") = None,
 ):
     where, params = [], []
     for column, value in (("channel", channel), ("segment", segment)):
-        if (value := _clean(value, column)) is not None:
+        if (value := clean_text(value, column)) is not None:
             where.append(f"t.{column} = %s")
             params.append(value.lower())
     ordering = order_by(sort, CAMPAIGN_SORTABLE, "-spend")
@@ -530,7 +516,7 @@ async def model_performance(
     page: Annotated[PageParams, Depends(page_params)],
     kind: Annotated[ModelKind | None, Query(description="model or baseline")] = None,
     status: Annotated[ModelStatus | None, Query(description="champion, retired or rejected")] = None,
-    sort: _sort_param(MODEL_SORTABLE, "version: oldest first") = None,
+    sort: sort_param(MODEL_SORTABLE, "version: oldest first") = None,
 ):
     where, params = [], []
     for column, value in (("kind", kind), ("status", status)):

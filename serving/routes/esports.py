@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from ml.gaming.exports import PLAYER_STATUSES, TOURNAMENT_STATUSES
 from serving.auth import TenantScope
 from serving.errors import ERROR_RESPONSES, ApiError
-from serving.pagination import Page, PageParams, order_by, page_params, paged
+from serving.filters import as_utc, clean_text, escape_like
+from serving.pagination import Page, PageParams, order_by, page_params, paged, sort_param
 from serving.responses import json_response
 
 router = APIRouter(prefix="/api/brain/gaming", tags=["gaming"], responses=ERROR_RESPONSES)
@@ -27,36 +28,12 @@ PlayerStatus = Enum("PlayerStatus", {s: s for s in PLAYER_STATUSES}, type=str)
 COUNTRY_PATTERN = re.compile(r"^[A-Za-z]{2}$")
 
 
-def _sort_param(sortable):
-    return Annotated[
-        str | None,
-        Query(description=f"Comma-separated, '-' for descending: {', '.join(sortable)}", max_length=200),
-    ]
-
-
 def _text_param(description: str):
     return Annotated[str | None, Query(max_length=120, description=description)]
 
 
-def _clean(value: str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    cleaned = " ".join(value.split())
-    if not cleaned:
-        raise ApiError(422, f"{name}: must not be blank")
-    return cleaned
-
-
-def _utc(moment: datetime, name: str) -> datetime:
-    """In UTC (naive means UTC): Postgres refuses offsets beyond ±16 h that Python accepts."""
-    try:
-        return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).astimezone(UTC)
-    except OverflowError:
-        raise ApiError(422, f"{name}: {moment.isoformat()} is out of range") from None
-
-
 def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return f"%{escape_like(text)}%"
 
 
 def _tenant_filter(scope, column: str = "tenant_id") -> tuple[list[str], list[Any]]:
@@ -122,20 +99,20 @@ async def list_news(
         datetime | None, Query(description="Published at or after (ISO 8601; UTC if naive)")
     ] = None,
     until: Annotated[datetime | None, Query(description="Published before (ISO 8601; UTC if naive)")] = None,
-    sort: _sort_param(NEWS_SORTABLE) = None,
+    sort: sort_param(NEWS_SORTABLE) = None,
 ):
     where, params = _tenant_filter(scope)
-    if (source := _clean(source, "source")) is not None:
+    if (source := clean_text(source, "source")) is not None:
         where.append("%s = ANY (sources)")
         params.append(source)
-    if (q := _clean(q, "q")) is not None:
+    if (q := clean_text(q, "q")) is not None:
         where.append("(title ILIKE %s OR summary ILIKE %s)")
         params += [_like(q), _like(q)]
-    if (tag := _clean(tag, "tag")) is not None:
+    if (tag := clean_text(tag, "tag")) is not None:
         where.append("EXISTS (SELECT 1 FROM unnest(tags) AS t WHERE lower(t) = lower(%s))")
         params.append(tag)
-    since = _utc(since, "since") if since is not None else None
-    until = _utc(until, "until") if until is not None else None
+    since = as_utc(since, "since") if since is not None else None
+    until = as_utc(until, "until") if until is not None else None
     if since is not None and until is not None and until <= since:
         raise ApiError(422, "until: must be after since")
     if since is not None:
@@ -222,10 +199,10 @@ async def list_tournaments(
     start_to: Annotated[
         date | None, Query(alias="to", description="Starting on or before this day (UTC)")
     ] = None,
-    sort: _sort_param(TOURNAMENT_SORTABLE) = None,
+    sort: sort_param(TOURNAMENT_SORTABLE) = None,
 ):
     where, params = _tenant_filter(scope, "t.tenant_id")
-    if (game := _clean(game, "game")) is not None:
+    if (game := clean_text(game, "game")) is not None:
         where.append("lower(t.game) = lower(%s)")
         params.append(game)
     if status is not None:
@@ -319,7 +296,7 @@ async def list_players(
         datetime | None, Query(description="Last active at or after (ISO 8601; UTC if naive)")
     ] = None,
     q: Annotated[str | None, Query(max_length=32, description="Text in the handle")] = None,
-    sort: _sort_param(PLAYER_SORTABLE) = None,
+    sort: sort_param(PLAYER_SORTABLE) = None,
 ):
     where, params = _tenant_filter(scope, "p.tenant_id")
     if country is not None:
@@ -327,7 +304,7 @@ async def list_players(
             raise ApiError(422, f"country: expected an ISO 3166 alpha-2 code such as GB, got {country!r}")
         where.append("p.country = %s")
         params.append(country.upper())
-    if (team := _clean(team, "team")) is not None:
+    if (team := clean_text(team, "team")) is not None:
         where.append("lower(p.team) = lower(%s)")
         params.append(team)
     if status is not None:
@@ -335,8 +312,8 @@ async def list_players(
         params.append(status.value)
     if active_since is not None:
         where.append("p.last_active_at >= %s")
-        params.append(_utc(active_since, "active_since"))
-    if (q := _clean(q, "q")) is not None:
+        params.append(as_utc(active_since, "active_since"))
+    if (q := clean_text(q, "q")) is not None:
         where.append("p.handle ILIKE %s")
         params.append(_like(q))
     entered = (
@@ -433,10 +410,10 @@ async def gaming_activity(
     game: _text_param("Game, exact (case-insensitive), or 'all games' for the week totals") = None,
     week_from: Annotated[date | None, Query(alias="from", description="Weeks starting on or after")] = None,
     week_to: Annotated[date | None, Query(alias="to", description="Weeks starting on or before")] = None,
-    sort: _sort_param(ACTIVITY_SORTABLE) = None,
+    sort: sort_param(ACTIVITY_SORTABLE) = None,
 ):
     where, params = _tenant_filter(scope)
-    if (game := _clean(game, "game")) is not None:
+    if (game := clean_text(game, "game")) is not None:
         where.append("lower(game) = lower(%s)")
         params.append(game)
     if week_from is not None and week_to is not None and week_to < week_from:
@@ -470,7 +447,7 @@ async def player_activity(
     page: Annotated[PageParams, Depends(page_params)],
     active_last_30d: Annotated[bool | None, Query(description="Only players active (or not) lately")] = None,
     country: Annotated[str | None, Query(max_length=2, description="ISO 3166 alpha-2 country")] = None,
-    sort: _sort_param(PLAYER_ACTIVITY_SORTABLE) = None,
+    sort: sort_param(PLAYER_ACTIVITY_SORTABLE) = None,
 ):
     where, params = _tenant_filter(scope)
     if active_last_30d is not None:
