@@ -39,6 +39,14 @@ ENV_CRM_TOKEN_PREFIX = "CRM_API_TOKEN_"
 ENV_LLM_BASE_URL = "BIZOSAAS_LLM_BASE_URL"
 ENV_LLM_API_KEY = "BIZOSAAS_LLM_API_KEY"
 ENV_LLM_MODEL = "BIZOSAAS_LLM_MODEL"
+# Knowledge layer: the embedding model, and the endpoint of API models (OpenAI-compatible).
+ENV_EMBEDDING_MODEL = "BIZOSAAS_EMBEDDING_MODEL"
+ENV_EMBEDDING_BASE_URL = "BIZOSAAS_EMBEDDING_BASE_URL"
+ENV_EMBEDDING_API_KEY = "BIZOSAAS_EMBEDDING_API_KEY"
+# Neo4j, synced from the Postgres graph when set.
+ENV_NEO4J_URI = "NEO4J_URI"
+ENV_NEO4J_USER = "NEO4J_USER"
+ENV_NEO4J_PASSWORD = "NEO4J_PASSWORD"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.

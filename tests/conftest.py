@@ -91,3 +91,13 @@ def materialized(platform, dagster_instance):
         (o.run.label, o.error) for o in outcomes if not o.success
     ]
     return outcomes
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """all-MiniLM-L6-v2, loaded once per test session (~10 s)."""
+    from ml.knowledge.embedders import MiniLmEmbedder
+
+    model = MiniLmEmbedder()
+    model.load()
+    return model

@@ -1,0 +1,1 @@
+"""The knowledge layer's pure logic: entity texts, embedders, graph building and retrieval."""

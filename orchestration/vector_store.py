@@ -1,0 +1,223 @@
+"""core.embeddings: writing a tenant's vectors and searching them, exact in count.
+
+Each (tenant, model) space is one leaf partition with its own HNSW index (migration 0010), so a
+query names the tenant and the model and Postgres prunes to that leaf: the index scan only ever
+sees the tenant's vectors. An entity-type filter still runs after the scan; when it leaves fewer
+than k rows although the tenant has more of those types, the search repeats as an exact scan of
+the tenant's rows of those types, so a rare type still gets its k nearest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+
+EMBEDDINGS_TABLE = "core.embeddings"
+SPACES_TABLE = "core.embedding_spaces"
+
+
+@dataclass(frozen=True)
+class Space:
+    model: str
+    dim: int
+    leaf_table: str
+    ready_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredVector:
+    entity_type: str
+    entity_id: str
+    content_hash: str
+    content: str
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    entity_type: str
+    entity_id: str
+    content: str
+    similarity: float  # cosine similarity, 1 = same direction
+
+
+def vector_literal(vector: Sequence[float] | np.ndarray) -> str:
+    """pgvector's text form; used for parameters so no adapter registration is needed."""
+    return "[" + ",".join(f"{float(x):.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
+
+
+def ensure_space(conn: psycopg.Connection, model: str, dim: int) -> str:
+    """Create the current tenant's leaf for `model` if missing (without its HNSW index: load, then
+    `index_space`); returns its name. DDL locks the parent table: call it in a short transaction
+    of its own, before the long write."""
+    return conn.execute("SELECT core.ensure_embedding_space(%s, %s)", (model, dim)).fetchone()[0]
+
+
+def spaces(conn: psycopg.Connection, tenant_id: str) -> list[Space]:
+    rows = conn.execute(
+        "SELECT model, dim, leaf_table, ready_at FROM core.embedding_spaces WHERE tenant_id = %s "
+        "ORDER BY created_at, model",
+        (tenant_id,),
+    ).fetchall()
+    return [Space(*row) for row in rows]
+
+
+def index_space(conn: psycopg.Connection, model: str) -> bool:
+    """Build the HNSW index of the current tenant's leaf for `model` if it has none (after the
+    first bulk load of a space); True when it built one."""
+    return conn.execute("SELECT core.index_embedding_space(%s)", (model,)).fetchone()[0]
+
+
+def analyze_space(conn: psycopg.Connection, model: str) -> None:
+    """Refresh the planner's statistics of the current tenant's leaf after a large write (a leaf
+    without them is planned as one row, and searched by sorting every vector)."""
+    conn.execute("SELECT core.analyze_embedding_space(%s)", (model,))
+
+
+def mark_ready(conn: psycopg.Connection, tenant_id: str, model: str) -> None:
+    conn.execute(
+        "UPDATE core.embedding_spaces SET ready_at = now() WHERE tenant_id = %s AND model = %s",
+        (tenant_id, model),
+    )
+
+
+def search_space(conn: psycopg.Connection, tenant_id: str, preferred: str) -> Space | None:
+    """The space retrieval reads: `preferred` once it is ready, else the latest ready one (the
+    previous model, while a switch is under way), else None."""
+    ready = [s for s in spaces(conn, tenant_id) if s.ready_at is not None]
+    for space in ready:
+        if space.model == preferred:
+            return space
+    return max(ready, key=lambda s: s.ready_at, default=None)
+
+
+def stored_hashes(conn: psycopg.Connection, tenant_id: str, model: str) -> dict[tuple[str, str], str]:
+    """(entity_type, entity_id) -> content_hash of every vector the tenant has in `model`."""
+    rows = conn.execute(
+        "SELECT entity_type, entity_id, content_hash FROM core.embeddings "
+        "WHERE tenant_id = %s AND model = %s",
+        (tenant_id, model),
+    )
+    return {(t, i): h for t, i, h in rows}
+
+
+def upsert_vectors(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    model: str,
+    dim: int,
+    rows: Iterable[tuple[str, str, str, str, np.ndarray]],
+    run_id: str | None = None,
+) -> int:
+    """Insert or replace (entity_type, entity_id, content_hash, content, vector) rows: COPY into
+    a transaction-local stage, then one INSERT ... ON CONFLICT (COPY cannot target RLS tables)."""
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS embedding_stage (entity_type text, entity_id text, "
+        "content_hash text, content text, embedding text) ON COMMIT DELETE ROWS"
+    )
+    count = 0
+    with conn.cursor() as cur, cur.copy("COPY embedding_stage FROM STDIN") as copy:
+        for entity_type, entity_id, digest, content, vector in rows:
+            copy.write_row((entity_type, entity_id, digest, content, vector_literal(vector)))
+            count += 1
+    if count:
+        conn.execute(
+            """INSERT INTO core.embeddings
+                   (tenant_id, model, entity_type, entity_id, dim, content_hash, content, embedding,
+                    dagster_run_id)
+               SELECT %s, %s, entity_type, entity_id, %s, content_hash, content, embedding::vector, %s
+                 FROM embedding_stage
+               ON CONFLICT (tenant_id, model, entity_type, entity_id) DO UPDATE
+                  SET content_hash = excluded.content_hash, content = excluded.content,
+                      embedding = excluded.embedding, dim = excluded.dim,
+                      embedded_at = now(), dagster_run_id = excluded.dagster_run_id""",
+            (tenant_id, model, dim, run_id),
+        )
+        conn.execute("TRUNCATE embedding_stage")
+    return count
+
+
+def delete_vectors(
+    conn: psycopg.Connection, tenant_id: str, model: str, keys: Iterable[tuple[str, str]]
+) -> int:
+    keys = list(keys)
+    if not keys:
+        return 0
+    types, ids = zip(*keys, strict=True)
+    return conn.execute(
+        """DELETE FROM core.embeddings e
+            USING unnest(%s::text[], %s::text[]) AS gone(entity_type, entity_id)
+            WHERE e.tenant_id = %s AND e.model = %s
+              AND e.entity_type = gone.entity_type AND e.entity_id = gone.entity_id""",
+        (list(types), list(ids), tenant_id, model),
+    ).rowcount
+
+
+def load_vectors(
+    conn: psycopg.Connection, tenant_id: str, model: str, types: Sequence[str] | None = None
+) -> list[StoredVector]:
+    """The tenant's vectors in `model` (optionally of `types`), sorted by type and id."""
+    register_vector(conn)
+    query = (
+        "SELECT entity_type, entity_id, content_hash, content, embedding FROM core.embeddings "
+        "WHERE tenant_id = %s AND model = %s AND (%s::text[] IS NULL OR entity_type = ANY(%s::text[])) "
+        "ORDER BY entity_type, entity_id"
+    )
+    types_param = list(types) if types is not None else None
+    return [
+        StoredVector(t, i, h, c, np.asarray(v, dtype=np.float32))
+        for t, i, h, c, v in conn.execute(query, (tenant_id, model, types_param, types_param))
+    ]
+
+
+def nearest(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    space: Space,
+    query_vector: Sequence[float] | np.ndarray,
+    k: int,
+    types: Sequence[str] | None = None,
+) -> list[Neighbour]:
+    """The tenant's k nearest entities to `query_vector` in `space` (optionally of `types`),
+    nearest first. Exact in count: k rows whenever the tenant has k candidates."""
+    if k < 1:
+        return []
+    types_param = list(types) if types else None
+    # ef_search bounds how many candidates one HNSW scan yields (pgvector default 40).
+    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(40, 2 * k)),))
+    found = _nearest(conn, tenant_id, space, query_vector, k, types_param, exact=False)
+    if len(found) < k and types_param:
+        available = conn.execute(
+            "SELECT count(*) FROM core.embeddings WHERE tenant_id = %s AND model = %s "
+            "AND entity_type = ANY(%s::text[])",
+            (tenant_id, space.model, types_param),
+        ).fetchone()[0]
+        if available > len(found):
+            found = _nearest(conn, tenant_id, space, query_vector, k, types_param, exact=True)
+    return found
+
+
+def _nearest(conn, tenant_id, space, query_vector, k, types_param, *, exact: bool) -> list[Neighbour]:
+    vector_type = sql.SQL("vector({})").format(sql.Literal(space.dim))
+    # `+ 0` on the distance hides it from the index: the exact fallback sorts every candidate row.
+    distance = sql.SQL("(embedding::{t} <=> %(q)s::{t})" + (" + 0" if exact else "")).format(t=vector_type)
+    query = sql.SQL(
+        """SELECT entity_type, entity_id, content, 1 - {d} AS similarity
+             FROM core.embeddings
+            WHERE tenant_id = %(tenant)s AND model = %(model)s
+              AND (%(types)s::text[] IS NULL OR entity_type = ANY(%(types)s::text[]))
+            ORDER BY {d}
+            LIMIT %(k)s"""
+    ).format(d=distance)
+    params = {"q": vector_literal(query_vector), "tenant": tenant_id, "model": space.model,
+              "types": types_param, "k": k}  # fmt: skip
+    found = [Neighbour(t, i, c, float(s)) for t, i, c, s in conn.execute(query, params)]
+    # Ties (identical texts) in a stable order; only the distance is in ORDER BY, which the
+    # HNSW index can serve.
+    return sorted(found, key=lambda n: (-round(n.similarity, 6), n.entity_type, n.entity_id))
