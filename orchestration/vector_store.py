@@ -16,7 +16,6 @@ from datetime import datetime
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from psycopg import sql
 
 EMBEDDINGS_TABLE = "core.embeddings"
 SPACES_TABLE = "core.embedding_spaces"
@@ -176,6 +175,41 @@ def load_vectors(
     ]
 
 
+def ef_search_for(k: int) -> int:
+    """hnsw.ef_search for a k-nearest query: one HNSW scan yields at most ef_search candidates
+    (pgvector's default is 40)."""
+    return max(40, 2 * k)
+
+
+def nearest_query(space: Space, k: int, types: Sequence[str] | None, *, exact: bool = False):
+    """(query, params-builder) of a k-nearest search in `space`, with positional %s parameters
+    (tenant, model, query vector, types, k) so the async API can send it in its one batch.
+
+    Only the distance is in ORDER BY, which the HNSW index serves; `exact` adds `+ 0` to hide the
+    distance from the index, so every candidate row is sorted."""
+    vector_type = f"vector({int(space.dim)})"
+    distance = f"(embedding::{vector_type} <=> %s::{vector_type})" + (" + 0" if exact else "")
+    query = (
+        f"SELECT entity_type, entity_id, content, 1 - {distance} AS similarity"
+        " FROM core.embeddings WHERE tenant_id = %s AND model = %s"
+        " AND (%s::text[] IS NULL OR entity_type = ANY(%s::text[]))"
+        f" ORDER BY {distance} LIMIT %s"
+    )
+
+    def params(tenant_id: str, query_vector: Sequence[float] | np.ndarray) -> tuple:
+        literal = vector_literal(query_vector)
+        types_param = list(types) if types else None
+        return (literal, tenant_id, space.model, types_param, types_param, literal, k)
+
+    return query, params
+
+
+def rank_neighbours(rows: Iterable[tuple[str, str, str, float]]) -> list[Neighbour]:
+    """Rows of `nearest_query` as Neighbours, ties (identical texts) in a stable order."""
+    found = [Neighbour(t, i, c, float(s)) for t, i, c, s in rows]
+    return sorted(found, key=lambda n: (-round(n.similarity, 6), n.entity_type, n.entity_id))
+
+
 def nearest(
     conn: psycopg.Connection,
     tenant_id: str,
@@ -188,36 +222,16 @@ def nearest(
     nearest first. Exact in count: k rows whenever the tenant has k candidates."""
     if k < 1:
         return []
-    types_param = list(types) if types else None
-    # ef_search bounds how many candidates one HNSW scan yields (pgvector default 40).
-    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(40, 2 * k)),))
-    found = _nearest(conn, tenant_id, space, query_vector, k, types_param, exact=False)
-    if len(found) < k and types_param:
+    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search_for(k)),))
+    query, params = nearest_query(space, k, types)
+    found = rank_neighbours(conn.execute(query, params(tenant_id, query_vector)))
+    if len(found) < k and types:
         available = conn.execute(
             "SELECT count(*) FROM core.embeddings WHERE tenant_id = %s AND model = %s "
             "AND entity_type = ANY(%s::text[])",
-            (tenant_id, space.model, types_param),
+            (tenant_id, space.model, list(types)),
         ).fetchone()[0]
         if available > len(found):
-            found = _nearest(conn, tenant_id, space, query_vector, k, types_param, exact=True)
+            query, params = nearest_query(space, k, types, exact=True)
+            found = rank_neighbours(conn.execute(query, params(tenant_id, query_vector)))
     return found
-
-
-def _nearest(conn, tenant_id, space, query_vector, k, types_param, *, exact: bool) -> list[Neighbour]:
-    vector_type = sql.SQL("vector({})").format(sql.Literal(space.dim))
-    # `+ 0` on the distance hides it from the index: the exact fallback sorts every candidate row.
-    distance = sql.SQL("(embedding::{t} <=> %(q)s::{t})" + (" + 0" if exact else "")).format(t=vector_type)
-    query = sql.SQL(
-        """SELECT entity_type, entity_id, content, 1 - {d} AS similarity
-             FROM core.embeddings
-            WHERE tenant_id = %(tenant)s AND model = %(model)s
-              AND (%(types)s::text[] IS NULL OR entity_type = ANY(%(types)s::text[]))
-            ORDER BY {d}
-            LIMIT %(k)s"""
-    ).format(d=distance)
-    params = {"q": vector_literal(query_vector), "tenant": tenant_id, "model": space.model,
-              "types": types_param, "k": k}  # fmt: skip
-    found = [Neighbour(t, i, c, float(s)) for t, i, c, s in conn.execute(query, params)]
-    # Ties (identical texts) in a stable order; only the distance is in ORDER BY, which the
-    # HNSW index can serve.
-    return sorted(found, key=lambda n: (-round(n.similarity, 6), n.entity_type, n.entity_id))
