@@ -2,9 +2,9 @@
 
 Each (tenant, model) space is one leaf partition with its own HNSW index (migration 0010), so a
 query names the tenant and the model and Postgres prunes to that leaf: the index scan only ever
-sees the tenant's vectors. An entity-type filter still runs after the scan; when it leaves fewer
-than k rows although the tenant has more of those types, the search repeats as an exact scan of
-the tenant's rows of those types, so a rare type still gets its k nearest.
+sees the tenant's vectors. An entity-type filter still runs after the scan; when the scan yields
+fewer than k rows although the tenant has more (of those types), the search repeats as an exact
+scan of the tenant's rows (of those types), so a rare type still gets its k nearest.
 """
 
 from __future__ import annotations
@@ -175,10 +175,15 @@ def load_vectors(
     ]
 
 
+# pgvector's bounds for hnsw.ef_search (0.6.2 refuses a larger value); its default is 40.
+EF_SEARCH_DEFAULT = 40
+EF_SEARCH_MAX = 1000
+
+
 def ef_search_for(k: int) -> int:
-    """hnsw.ef_search for a k-nearest query: one HNSW scan yields at most ef_search candidates
-    (pgvector's default is 40)."""
-    return max(40, 2 * k)
+    """hnsw.ef_search for a k-nearest query: one HNSW scan yields at most ef_search candidates.
+    Capped at pgvector's maximum: a k above half of it relies on `nearest`'s exact fallback."""
+    return min(EF_SEARCH_MAX, max(EF_SEARCH_DEFAULT, 2 * k))
 
 
 def nearest_query(space: Space, k: int, types: Sequence[str] | None, *, exact: bool = False):
@@ -225,11 +230,14 @@ def nearest(
     conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search_for(k)),))
     query, params = nearest_query(space, k, types)
     found = rank_neighbours(conn.execute(query, params(tenant_id, query_vector)))
-    if len(found) < k and types:
+    # Short without a type filter too: dead row versions (re-embedded rows not yet vacuumed) take
+    # candidate slots, and a k above the ef_search cap exceeds what one HNSW scan yields.
+    if len(found) < k:
+        types_param = list(types) if types else None
         available = conn.execute(
             "SELECT count(*) FROM core.embeddings WHERE tenant_id = %s AND model = %s "
-            "AND entity_type = ANY(%s::text[])",
-            (tenant_id, space.model, list(types)),
+            "AND (%s::text[] IS NULL OR entity_type = ANY(%s::text[]))",
+            (tenant_id, space.model, types_param, types_param),
         ).fetchone()[0]
         if available > len(found):
             query, params = nearest_query(space, k, types, exact=True)
