@@ -243,3 +243,17 @@ def nearest(
             query, params = nearest_query(space, k, types, exact=True)
             found = rank_neighbours(conn.execute(query, params(tenant_id, query_vector)))
     return found
+
+
+def drop_tenant_spaces(admin: psycopg.Connection, tenant_id: str) -> int:
+    """Drop every space of `tenant_id` (its partition of core.embeddings, with the leaves) and
+    their registry rows; needs the owner (admin) role. Returns the number of spaces dropped."""
+    parents = admin.execute(
+        "SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'core.embeddings'::regclass "
+        "AND pg_get_expr(c.relpartbound, c.oid) = format('FOR VALUES IN (%%L)', %s::text)",
+        (tenant_id,),
+    ).fetchall()
+    for (parent,) in parents:
+        admin.execute(f"DROP TABLE {parent}")
+    return admin.execute("DELETE FROM core.embedding_spaces WHERE tenant_id = %s", (tenant_id,)).rowcount

@@ -15,6 +15,7 @@ import pytest
 from orchestration import tenants
 from orchestration.vector_store import (
     analyze_space,
+    drop_tenant_spaces,
     ef_search_for,
     ensure_space,
     index_space,
@@ -77,18 +78,6 @@ def load(conn, tenant, model, dim, rows, index=True):
 def space_of(conn, tenant, model):
     with transaction(conn, tenant):
         return next(s for s in spaces(conn, tenant) if s.model == model)
-
-
-def drop_tenant_spaces(admin: psycopg.Connection, tenant: str) -> None:
-    parents = admin.execute(
-        "SELECT DISTINCT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'core.embeddings'::regclass "
-        "AND pg_get_expr(c.relpartbound, c.oid) = format('FOR VALUES IN (%%L)', %s::text)",
-        (tenant,),
-    ).fetchall()
-    for (parent,) in parents:
-        admin.execute(f"DROP TABLE {parent}")
-    admin.execute("DELETE FROM core.embedding_spaces WHERE tenant_id = %s", (tenant,))
 
 
 @pytest.fixture(scope="module")
