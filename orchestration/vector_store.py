@@ -183,7 +183,8 @@ def load_vectors(
     )
     types_param = list(types) if types is not None else None
     return [
-        StoredVector(t, i, h, c, np.asarray(v, dtype=np.float32))
+        # The parent column has no fixed dimension: pgvector returns a Vector, not an array.
+        StoredVector(t, i, h, c, np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32))
         for t, i, h, c, v in conn.execute(query, (tenant_id, model, types_param, types_param))
     ]
 
