@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
@@ -58,6 +58,9 @@ bench-crm: install
 
 bench-crm-api: install
 	$(BIN)/python -m bench.crm_api
+
+bench-knowledge-embeddings: install
+	$(BIN)/python -m bench.knowledge_embeddings
 
 bench-ecommerce: install
 	$(BIN)/python -m bench.ecommerce

@@ -142,3 +142,26 @@ def test_an_unknown_model_is_refused_with_the_choices():
     resource, _ = api()
     with pytest.raises(ValueError, match="text-embedding-3-small"):
         resource.embedder("text-embedding-3-large")
+
+
+def test_embeddings_of_a_tenant_depend_on_its_partitions_of_each_domain_it_has():
+    from dagster import AssetKey, DagsterInstance
+
+    from assets import knowledge
+    from orchestration.partitions import tenant_partitions
+
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(knowledge.knowledge_partitions.name, ["thrillring", "bizoholic"])
+        instance.add_dynamic_partitions(tenant_partitions("gaming").name, ["thrillring"])
+        instance.add_dynamic_partitions(tenant_partitions("directory").name, ["bizoholic"])
+        wanted = knowledge.knowledge_partitions.subset_with_partition_keys(["thrillring"])
+        for upstream, domain, found in (("game_catalogue", "gaming", ["thrillring"]),
+                                        ("businesses_master", "directory", [])):  # fmt: skip
+            mapping = knowledge.embeddings.get_partition_mapping(AssetKey(upstream))
+            result = mapping.get_upstream_mapped_partitions_result_for_partitions(
+                wanted,
+                knowledge.knowledge_partitions,
+                tenant_partitions(domain),
+                dynamic_partitions_store=instance,
+            )
+            assert sorted(result.partitions_subset.get_partition_keys()) == found
