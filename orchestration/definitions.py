@@ -20,10 +20,12 @@ from assets import (
     ecommerce_checks,
     esports,
     gaming,
+    knowledge,
     tenancy,
 )
 from orchestration.crm_source import CrmLeadsResource
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
+from orchestration.embedding_model import EmbeddingModelResource
 from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
 from orchestration.gaming_sources import IgdbResource, OpenCriticResource, SteamStoreResource
@@ -31,6 +33,9 @@ from orchestration.llm import LlmResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.saleor import SaleorResource
 from orchestration.settings import (
+    ENV_EMBEDDING_API_KEY,
+    ENV_EMBEDDING_BASE_URL,
+    ENV_EMBEDDING_MODEL,
     ENV_IGDB_CLIENT_ID,
     ENV_IGDB_CLIENT_SECRET,
     ENV_LLM_API_KEY,
@@ -61,6 +66,7 @@ DOMAIN_MODULES = [
     crm,
     crm_scoring,
     crm_insights,
+    knowledge,
     analytics,
 ]
 
@@ -148,6 +154,16 @@ defs = Definitions(
             base_url=_env(ENV_LLM_BASE_URL),
             api_key=_env(ENV_LLM_API_KEY),
             model=_env(ENV_LLM_MODEL),
+        ),
+        # Unset model/base URL keep the resource's defaults (MiniLM, api.openai.com).
+        "embedding_model": EmbeddingModelResource(
+            **SOURCE_SETTINGS,
+            **{
+                field: EnvVar(name)
+                for field, name in (("model", ENV_EMBEDDING_MODEL), ("base_url", ENV_EMBEDDING_BASE_URL))
+                if os.environ.get(name)
+            },
+            api_key=_env(ENV_EMBEDDING_API_KEY),
         ),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,

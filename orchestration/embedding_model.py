@@ -2,20 +2,33 @@
 
 `BIZOSAAS_EMBEDDING_MODEL` picks it (default all-MiniLM-L6-v2, local and offline); a tenant may
 override it with `knowledge.embedding_model` in its settings. text-embedding-3-small goes to an
-OpenAI-compatible endpoint (`BIZOSAAS_EMBEDDING_BASE_URL`, `BIZOSAAS_EMBEDDING_API_KEY`).
+OpenAI-compatible endpoint (`BIZOSAAS_EMBEDDING_BASE_URL`, `BIZOSAAS_EMBEDDING_API_KEY`) through
+`HttpSourceResource.fetch`, so retries, Retry-After, timeouts and replay (fixtures/embeddings_api)
+are the platform's; the key travels only in the Authorization header, which replay never matches
+on and recording never writes.
 """
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import httpx
+import numpy as np
 from pydantic import Field
 
-from ml.knowledge.embedders import LOCAL_MODELS, MINILM, Embedder, MiniLmEmbedder, model_dim
+from ml.knowledge.embedders import LOCAL_MODELS, MINILM, Embedder, MiniLmEmbedder, model_dim, unit_rows
 from orchestration.knowledge_settings import KnowledgeSettings
 from orchestration.settings import ENV_EMBEDDING_API_KEY, ENV_EMBEDDING_BASE_URL, ENV_EMBEDDING_MODEL
+from orchestration.sources import Attempt, HttpSourceResource, Reject, json_body, retry_on_status
+
+# OpenAI accepts up to 2,048 inputs per request; smaller requests keep a retry cheap.
+MAX_API_BATCH = 512
 
 
-class EmbeddingModelResource(ConfigurableResource):
+class EmbeddingModelResource(HttpSourceResource):
+    source = "embeddings_api"
     model: str = Field(default=MINILM, description=f"Default embedding model ({ENV_EMBEDDING_MODEL}).")
     base_url: str = Field(
         default="https://api.openai.com/v1",
@@ -25,6 +38,10 @@ class EmbeddingModelResource(ConfigurableResource):
         default=None, description=f"Bearer key for API models ({ENV_EMBEDDING_API_KEY})."
     )
     batch_size: int = Field(default=64, ge=1, description="Texts per forward pass (local models).")
+    api_batch_size: int = Field(
+        default=MAX_API_BATCH, ge=1, le=MAX_API_BATCH, description="Texts per request (API models)."
+    )
+    timeout_s: float = Field(default=60.0, description="Per-request timeout in seconds (API models).")
 
     def model_for(self, knowledge: KnowledgeSettings) -> str:
         """The tenant's model: its `knowledge.embedding_model` setting, else the default."""
@@ -37,4 +54,94 @@ class EmbeddingModelResource(ConfigurableResource):
         model_dim(model)
         if model in LOCAL_MODELS:
             return MiniLmEmbedder(batch_size=self.batch_size)
-        raise NotImplementedError(f"API embedding model {model!r}: see issue 7 (embeddings part)")
+        return ApiEmbedder(self, model)
+
+    def endpoint(self) -> str:
+        return self.base_url.strip().rstrip("/") + "/embeddings"
+
+
+class ApiEmbedder:
+    """`POST {base_url}/embeddings` with {"model", "input": [...]}, at most `api_batch_size` texts
+    a request; identical texts are sent once. Failures raise SourceError (retries exhausted, or an
+    answer retrying cannot fix) with the reason in words."""
+
+    def __init__(self, resource: EmbeddingModelResource, model: str):
+        self.resource = resource
+        self.model = model
+        self.dim = model_dim(model)
+        self.attempts: list[Attempt] = []  # every exchange, for metadata and debugging
+        self.usage_tokens = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        unique = list(dict.fromkeys(texts))
+        headers = {"Authorization": f"Bearer {self.resource.api_key}"} if self.resource.api_key else {}
+        found: list[np.ndarray] = []
+        with self.resource.http_client(headers=headers) as client:
+            size = self.resource.api_batch_size
+            for start in range(0, len(unique), size):
+                batch = unique[start : start + size]
+                request = client.build_request(
+                    "POST", self.resource.endpoint(), json={"model": self.model, "input": batch}
+                )
+                answer = partial(classify, expected=len(batch), dim=self.dim)
+                vectors, usage = self.resource.fetch(client, request, answer, attempts=self.attempts)
+                self.usage_tokens += int(usage.get("total_tokens") or 0)
+                found.append(vectors)
+        index = {text: i for i, text in enumerate(unique)}
+        return unit_rows(np.concatenate(found)[[index[t] for t in texts]])
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:200]
+    except (ValueError, AttributeError):
+        pass
+    return " ".join(response.text[:160].split())
+
+
+def classify(response: httpx.Response, expected: int, dim: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """((expected, dim) vectors in input order, usage) of an embeddings answer; Retry or Reject."""
+    status = response.status_code
+    if status == 200:
+        body = json_body(response, "the embeddings API")
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list) or len(data) != expected:
+            got = len(data) if isinstance(data, list) else "no data list"
+            raise Reject(
+                f"malformed response from the embeddings API: expected {expected} embeddings, got {got}"
+            )
+        vectors = np.zeros((expected, dim), dtype=np.float32)
+        seen = set()
+        for item in data:
+            index = item.get("index") if isinstance(item, dict) else None
+            vector = item.get("embedding") if isinstance(item, dict) else None
+            if not isinstance(index, int) or not 0 <= index < expected or index in seen:
+                raise Reject(f"malformed response from the embeddings API: bad or repeated index {index!r}")
+            if not isinstance(vector, list) or len(vector) != dim:
+                size = len(vector) if isinstance(vector, list) else type(vector).__name__
+                raise Reject(
+                    f"malformed response from the embeddings API: embedding {index} has {size} "
+                    f"dimensions, expected {dim}"
+                )
+            try:
+                vectors[index] = np.asarray(vector, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise Reject(
+                    f"malformed response from the embeddings API: embedding {index} is not numbers"
+                ) from None
+            if not np.isfinite(vectors[index]).all():
+                raise Reject(f"malformed response from the embeddings API: embedding {index} is not finite")
+            seen.add(index)
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        return vectors, usage
+    if status in (401, 403):
+        raise Reject(f"the embeddings API refused the key (HTTP {status}: {_error_message(response)}); "
+                     f"check {ENV_EMBEDDING_API_KEY}")  # fmt: skip
+    if status in (400, 404, 422):
+        raise Reject(f"the embeddings API rejected the request (HTTP {status}): {_error_message(response)}")
+    retry_on_status(response)
+    raise Reject(f"HTTP {status} from the embeddings API: {_error_message(response)}")

@@ -86,6 +86,19 @@ def mark_ready(conn: psycopg.Connection, tenant_id: str, model: str) -> None:
     )
 
 
+def retire_space(conn: psycopg.Connection, tenant_id: str, model: str) -> int:
+    """Take a superseded space out of retrieval: delete its vectors and clear its ready mark (the
+    empty leaf and its index stay, so switching back needs no DDL). Returns the rows deleted."""
+    deleted = conn.execute(
+        "DELETE FROM core.embeddings WHERE tenant_id = %s AND model = %s", (tenant_id, model)
+    ).rowcount
+    conn.execute(
+        "UPDATE core.embedding_spaces SET ready_at = NULL WHERE tenant_id = %s AND model = %s",
+        (tenant_id, model),
+    )
+    return deleted
+
+
 def search_space(conn: psycopg.Connection, tenant_id: str, preferred: str) -> Space | None:
     """The space retrieval reads: `preferred` once it is ready, else the latest ready one (the
     previous model, while a switch is under way), else None."""
@@ -170,7 +183,8 @@ def load_vectors(
     )
     types_param = list(types) if types is not None else None
     return [
-        StoredVector(t, i, h, c, np.asarray(v, dtype=np.float32))
+        # The parent column has no fixed dimension: pgvector returns a Vector, not an array.
+        StoredVector(t, i, h, c, np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32))
         for t, i, h, c, v in conn.execute(query, (tenant_id, model, types_param, types_param))
     ]
 
