@@ -20,23 +20,31 @@ from assets import (
     ecommerce_checks,
     esports,
     gaming,
+    knowledge_graph,
     tenancy,
 )
 from orchestration.crm_source import CrmLeadsResource
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
+from orchestration.embedding_model import EmbeddingModelResource
 from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
 from orchestration.gaming_sources import IgdbResource, OpenCriticResource, SteamStoreResource
 from orchestration.llm import LlmResource
+from orchestration.neo4j import Neo4jResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.saleor import SaleorResource
 from orchestration.settings import (
+    ENV_EMBEDDING_API_KEY,
+    ENV_EMBEDDING_MODEL,
     ENV_IGDB_CLIENT_ID,
     ENV_IGDB_CLIENT_SECRET,
     ENV_LLM_API_KEY,
     ENV_LLM_BASE_URL,
     ENV_LLM_MODEL,
     ENV_LOCATIONIQ_KEY,
+    ENV_NEO4J_PASSWORD,
+    ENV_NEO4J_URI,
+    ENV_NEO4J_USER,
     ENV_OPENCRITIC_KEY,
     ENV_SALEOR_TOKEN,
     ENV_SALEOR_TOKEN_HOST,
@@ -61,6 +69,7 @@ DOMAIN_MODULES = [
     crm,
     crm_scoring,
     crm_insights,
+    knowledge_graph,
     analytics,
 ]
 
@@ -148,6 +157,13 @@ defs = Definitions(
             base_url=_env(ENV_LLM_BASE_URL),
             api_key=_env(ENV_LLM_API_KEY),
             model=_env(ENV_LLM_MODEL),
+        ),
+        "embedding_model": EmbeddingModelResource(
+            **({"model": EnvVar(ENV_EMBEDDING_MODEL)} if os.environ.get(ENV_EMBEDDING_MODEL) else {}),
+            api_key=_env(ENV_EMBEDDING_API_KEY),
+        ),
+        "neo4j": Neo4jResource(
+            uri=_env(ENV_NEO4J_URI), user=_env(ENV_NEO4J_USER), password=_env(ENV_NEO4J_PASSWORD)
         ),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,
