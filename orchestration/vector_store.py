@@ -170,7 +170,8 @@ def load_vectors(
     )
     types_param = list(types) if types is not None else None
     return [
-        StoredVector(t, i, h, c, np.asarray(v, dtype=np.float32))
+        # pgvector (python) 0.5 loads a `vector` as its own Vector type, not an array.
+        StoredVector(t, i, h, c, np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32))
         for t, i, h, c, v in conn.execute(query, (tenant_id, model, types_param, types_param))
     ]
 
