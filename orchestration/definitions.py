@@ -21,6 +21,7 @@ from assets import (
     esports,
     gaming,
     knowledge,
+    knowledge_graph,
     tenancy,
 )
 from orchestration.crm_source import CrmLeadsResource
@@ -30,6 +31,7 @@ from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
 from orchestration.gaming_sources import IgdbResource, OpenCriticResource, SteamStoreResource
 from orchestration.llm import LlmResource
+from orchestration.neo4j import Neo4jResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.saleor import SaleorResource
 from orchestration.settings import (
@@ -42,6 +44,9 @@ from orchestration.settings import (
     ENV_LLM_BASE_URL,
     ENV_LLM_MODEL,
     ENV_LOCATIONIQ_KEY,
+    ENV_NEO4J_PASSWORD,
+    ENV_NEO4J_URI,
+    ENV_NEO4J_USER,
     ENV_OPENCRITIC_KEY,
     ENV_SALEOR_TOKEN,
     ENV_SALEOR_TOKEN_HOST,
@@ -67,6 +72,7 @@ DOMAIN_MODULES = [
     crm_scoring,
     crm_insights,
     knowledge,
+    knowledge_graph,
     analytics,
 ]
 
@@ -164,6 +170,9 @@ defs = Definitions(
                 if os.environ.get(name)
             },
             api_key=_env(ENV_EMBEDDING_API_KEY),
+        ),
+        "neo4j": Neo4jResource(
+            uri=_env(ENV_NEO4J_URI), user=_env(ENV_NEO4J_USER), password=_env(ENV_NEO4J_PASSWORD)
         ),
         "dbt": DbtCliResource(
             project_dir=analytics.dbt_project,
