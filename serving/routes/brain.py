@@ -36,6 +36,7 @@ from orchestration.settings import (
     ENV_LLM_API_KEY,
     ENV_LLM_BASE_URL,
     ENV_LLM_MODEL,
+    source_mode,
 )
 from orchestration.vector_store import Space, choose_space, ef_search_for, nearest_query, rank_neighbours
 from serving.auth import TenantScope
@@ -182,22 +183,31 @@ async def _nearest(db, tenant_id: str, space: Space, vector, n: int, types: list
     return found
 
 
-async def _answer(question: str, results: list[Result]) -> Answer:
+def llm_from_env():
+    """The OpenAI-compatible endpoint of BIZOSAAS_LLM_*, or None when it is not configured."""
     base_url, model = os.environ.get(ENV_LLM_BASE_URL), os.environ.get(ENV_LLM_MODEL)
     if not (base_url or "").strip() or not (model or "").strip():
+        return None
+    from orchestration.llm import LlmResource  # brings Dagster: only when answers are asked for
+
+    return LlmResource(
+        mode=source_mode(), base_url=base_url, model=model, api_key=os.environ.get(ENV_LLM_API_KEY) or None
+    )
+
+
+def generate_answer(llm, question: str, results: list[Result]) -> Answer:
+    """A grounded answer citing `results` (blocking: the route runs it in a worker thread)."""
+    if llm is None:
         return Answer(
             "not configured", reason=f"set {ENV_LLM_BASE_URL} and {ENV_LLM_MODEL} to generate answers"
         )
     if not results:
-        return Answer("rejected", model=model, reason="nothing was retrieved to ground an answer on")
-    from orchestration.llm import LlmResource
-
-    llm = LlmResource(base_url=base_url, model=model, api_key=os.environ.get(ENV_LLM_API_KEY) or None)
+        return Answer("rejected", model=llm.model, reason="nothing was retrieved to ground an answer on")
     payload = grounding_payload(question, results)
     try:
-        reply = await asyncio.to_thread(llm.complete, chat_messages(payload))
+        reply = llm.complete(chat_messages(payload))
     except Exception as exc:  # the results stand without an answer
-        return Answer("failed", model=model, reason=str(exc)[:300])
+        return Answer("failed", model=llm.model, reason=str(exc)[:300])
     return check_answer(reply.content, payload, reply.model)
 
 
@@ -263,7 +273,7 @@ async def search(
     generated = None
     if answer:
         mark = time.perf_counter()
-        generated = (await _answer(question, results)).as_dict()
+        generated = (await asyncio.to_thread(generate_answer, llm_from_env(), question, results)).as_dict()
         timings["answer"] = _ms(mark)
     timings["total"] = _ms(started)
     return json_response(
