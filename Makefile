@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-api clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
 	@echo "make test   - install, lint, run the test suite against a real Postgres"
 	@echo "make bench  - run the benchmarks behind BENCHMARKS.md (bench-<name> runs one: foundation,"
-	@echo "              api, directory, gaming, esports, ecommerce, crm, crm-api)"
+	@echo "              api, directory, gaming, esports, ecommerce, crm, crm-api, knowledge-api)"
 
 # The stamp makes a second install free; editing pyproject.toml or the lock reinstalls,
 # and pip then only adds what changed.
@@ -35,7 +35,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api
+bench: bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-api
 
 bench-foundation: install
 	$(BIN)/python -m bench.foundation --cold-install
@@ -58,6 +58,9 @@ bench-crm: install
 
 bench-crm-api: install
 	$(BIN)/python -m bench.crm_api
+
+bench-knowledge-api: install
+	$(BIN)/python -m bench.knowledge_api
 
 bench-ecommerce: install
 	$(BIN)/python -m bench.ecommerce
