@@ -40,11 +40,18 @@ from orchestration.settings import (
 )
 from orchestration.vector_store import Space, choose_space, ef_search_for, nearest_query, rank_neighbours
 from serving.auth import TenantScope
-from serving.errors import ERROR_RESPONSES, ApiError
+from serving.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from serving.filters import clean_text
 from serving.responses import json_response
 
-router = APIRouter(prefix="/api/brain/rag", tags=["knowledge"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api/brain/rag",
+    tags=["knowledge"],
+    responses={
+        **ERROR_RESPONSES,
+        409: {"model": ErrorResponse, "description": "no embeddings are ready for the tenant yet"},
+    },
+)
 
 MAX_QUERY = 500
 
