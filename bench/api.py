@@ -83,7 +83,7 @@ def start_api(env: dict[str, str], port: int, workers: int, cache_ttl: str) -> s
     return proc
 
 
-def run_wrk(wrk: str, url: str, key: str, connections: int, seconds: int) -> dict:
+def run_wrk(wrk: str, url: str, key: str, connections: int, seconds: int, lua: Path = LUA) -> dict:
     threads = 1  # one wrk thread drives 100 connections fine and leaves the cores to the API
     out = subprocess.run(
         [
@@ -94,7 +94,7 @@ def run_wrk(wrk: str, url: str, key: str, connections: int, seconds: int) -> dic
             "--timeout",
             "5s",
             "-s",
-            str(LUA),
+            str(lua),
             "-H",
             f"X-API-Key: {key}",
             url,
@@ -108,12 +108,15 @@ def run_wrk(wrk: str, url: str, key: str, connections: int, seconds: int) -> dic
     return report
 
 
-def measure(wrk: str, url: str, key: str, duration: int, repeat: int, **labels) -> list[dict]:
-    """Warm up, then `repeat` wrk runs at 10 and at 100 connections; one row of medians each."""
-    run_wrk(wrk, url, key, 10, 2)  # warm the pools and caches
+def measure(
+    wrk: str, url: str, key: str, duration: int, repeat: int, lua: Path = LUA, **labels
+) -> list[dict]:
+    """Warm up, then `repeat` wrk runs at 10 and at 100 connections; one row of medians each.
+    `lua`: a wrk script ending in wrk_report.lua's `done` (e.g. one that varies the request)."""
+    run_wrk(wrk, url, key, 10, 2, lua)  # warm the pools and caches
     rows = []
     for connections in (10, 100):
-        runs = [run_wrk(wrk, url, key, connections, duration) for _ in range(repeat)]
+        runs = [run_wrk(wrk, url, key, connections, duration, lua) for _ in range(repeat)]
         row = {
             **labels,
             "connections": connections,

@@ -102,7 +102,12 @@ def retire_space(conn: psycopg.Connection, tenant_id: str, model: str) -> int:
 def search_space(conn: psycopg.Connection, tenant_id: str, preferred: str) -> Space | None:
     """The space retrieval reads: `preferred` once it is ready, else the latest ready one (the
     previous model, while a switch is under way), else None."""
-    ready = [s for s in spaces(conn, tenant_id) if s.ready_at is not None]
+    return choose_space(spaces(conn, tenant_id), preferred)
+
+
+def choose_space(known: Iterable[Space], preferred: str) -> Space | None:
+    """`search_space`'s choice among the tenant's spaces (the async API reads them itself)."""
+    ready = [s for s in known if s.ready_at is not None]
     for space in ready:
         if space.model == preferred:
             return space

@@ -5,6 +5,8 @@ Run it with `bizosaas serve` (or `make demo`); docs at /docs.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,7 +16,7 @@ from serving import errors
 from serving.auth import CredentialCache
 from serving.config import ServingConfig
 from serving.db import Database
-from serving.routes import admin, analytics, crm, directory, esports, gaming, health, saleor, tenants
+from serving.routes import admin, analytics, brain, crm, directory, esports, gaming, health, saleor, tenants
 
 
 def create_app(config: ServingConfig | None = None) -> FastAPI:
@@ -23,9 +25,16 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await app.state.db.open()
+        # BIZOSAAS_API_WARM_EMBEDDER=1 loads the embedding model in the background at start-up,
+        # so the first knowledge search does not wait for it (~10 s for MiniLM).
+        warming = None
+        if os.environ.get("BIZOSAAS_API_WARM_EMBEDDER", "") not in ("", "0"):
+            warming = asyncio.create_task(app.state.embedders.warm())
         try:
             yield
         finally:
+            if warming is not None and not warming.done():
+                warming.cancel()
             await app.state.db.close()
 
     app = FastAPI(
@@ -42,8 +51,9 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.state.config = config
     app.state.db = Database(config)
     app.state.credentials = CredentialCache(config.auth_cache_ttl_s)
+    app.state.embedders = brain.Embedders()
     errors.install(app)
-    for module in (health, tenants, directory, gaming, esports, saleor, crm, analytics, admin):
+    for module in (health, tenants, directory, gaming, esports, saleor, crm, analytics, admin, brain):
         app.include_router(module.router)
     # The domains' mart reads live beside their routes, under /api/brain/analytics/<domain>.
     app.include_router(esports.analytics_router)

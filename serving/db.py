@@ -3,7 +3,7 @@ the tenant set locally, so Postgres RLS decides what a request can see."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg import AsyncClientCursor
@@ -32,17 +32,27 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def fetch(self, tenant_id: str, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    async def fetch(
+        self,
+        tenant_id: str,
+        query: str,
+        params: Sequence[Any] = (),
+        settings: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
         """Rows visible to `tenant_id`, read in a transaction that sets the tenant locally.
 
         BEGIN, the tenant setting, the query and COMMIT reach the server as one batch: one
         network round trip per request. Parameters are bound client-side by psycopg's literal
-        quoting (the escaping psycopg2 always used), never by string formatting."""
+        quoting (the escaping psycopg2 always used), never by string formatting. `settings` are
+        further transaction-local settings (e.g. hnsw.ef_search), set in the same batch."""
+        settings = dict(settings or {})
+        local = "".join(f"; {_SET_LOCAL}" for _ in settings)
+        values = [v for pair in settings.items() for v in pair]
         async with self.pool.connection() as conn:
             cur = conn.cursor()
-            await cur.execute(f"BEGIN; {_SET_TENANT}; {query}; COMMIT", (tenant_id, *params))
-            cur.nextset()  # past BEGIN's result
-            cur.nextset()  # past set_config's
+            await cur.execute(f"BEGIN; {_SET_TENANT}{local}; {query}; COMMIT", (tenant_id, *values, *params))
+            for _ in range(2 + len(settings)):  # past BEGIN's result and each set_config's
+                cur.nextset()
             return await cur.fetchall()
 
     async def fetch_unscoped(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -53,3 +63,4 @@ class Database:
 
 
 _SET_TENANT = "SELECT set_config('app.current_tenant', %s, true)"
+_SET_LOCAL = "SELECT set_config(%s, %s, true)"

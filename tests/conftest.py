@@ -101,3 +101,16 @@ def embedder():
     model = MiniLmEmbedder()
     model.load()
     return model
+
+
+KNOWLEDGE_TENANTS = ("bizoholic", "coreldove", "business_directory", "thrillring")
+
+
+@pytest.fixture(scope="session")
+def knowledge(platform, materialized, embedder):
+    """Vectors and graph of every seeded tenant with entities (tests/knowledge_seed.py stands in
+    for the embeddings and knowledge_graph assets until they land)."""
+    from tests.knowledge_seed import seed_knowledge
+
+    with platform.admin() as conn:
+        return {tenant: seed_knowledge(conn, tenant, embedder) for tenant in KNOWLEDGE_TENANTS}
