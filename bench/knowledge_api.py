@@ -13,8 +13,7 @@ question, the vector search and the graph expansion with re-ranking, from the en
 
 The API runs with 2 workers, each loading all-MiniLM-L6-v2 once at start-up
 (BIZOSAAS_API_WARM_EMBEDDER=1). Vectors and graph come from the embeddings and knowledge_graph
-assets when the demo materialized them; a tenant without a ready space is seeded by the test
-stand-in (tests/knowledge_seed.py) so the endpoint can be measured before those assets land.
+assets, which the demo materialization runs for every tenant.
 """
 
 from __future__ import annotations
@@ -60,37 +59,22 @@ def mix_script(paths: list[str]) -> Path:
     return Path(handle.name)
 
 
-def ensure_knowledge(admin_url: str) -> dict:
-    """Each tenant's vector and graph size; seeds (stand-in) a tenant that has no ready space."""
-    from ml.knowledge.embedders import MiniLmEmbedder
-    from tests.knowledge_seed import seed_knowledge
-
-    sizes, embedder = {}, None
+def knowledge_sizes(admin_url: str) -> dict:
+    """Each tenant's vector and graph size; fails when the demo left a tenant without a ready space."""
+    sizes = {}
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for tenant in TENANTS:
-            ready = conn.execute(
-                "SELECT count(*) FROM core.embedding_spaces WHERE tenant_id = %s AND ready_at IS NOT NULL",
-                (tenant,),
-            ).fetchone()[0]
-            seeded = None
+            vectors, ready, nodes, edges = conn.execute(
+                """SELECT (SELECT count(*) FROM core.embeddings WHERE tenant_id = %(t)s),
+                          (SELECT count(*) FROM core.embedding_spaces
+                            WHERE tenant_id = %(t)s AND ready_at IS NOT NULL),
+                          (SELECT count(*) FROM core.kg_nodes WHERE tenant_id = %(t)s),
+                          (SELECT count(*) FROM core.kg_edges WHERE tenant_id = %(t)s)""",
+                {"t": tenant},
+            ).fetchone()
             if not ready:
-                embedder = embedder or MiniLmEmbedder()
-                started = time.perf_counter()
-                seeded = seed_knowledge(conn, tenant, embedder)
-                seeded["seconds"] = round(time.perf_counter() - started, 1)
-            count = conn.execute
-            sizes[tenant] = {
-                "vectors": count(
-                    "SELECT count(*) FROM core.embeddings WHERE tenant_id = %s", (tenant,)
-                ).fetchone()[0],
-                "nodes": count(
-                    "SELECT count(*) FROM core.kg_nodes WHERE tenant_id = %s", (tenant,)
-                ).fetchone()[0],
-                "edges": count(
-                    "SELECT count(*) FROM core.kg_edges WHERE tenant_id = %s", (tenant,)
-                ).fetchone()[0],
-                "stand_in": seeded,
-            }
+                raise SystemExit(f"{tenant} has no ready embedding space: did the demo materialization run?")
+            sizes[tenant] = {"vectors": vectors, "nodes": nodes, "edges": edges}
     return sizes
 
 
@@ -136,7 +120,7 @@ def main() -> None:
     from serving import keys
 
     admin_url = postgres.admin_url(load_settings())
-    report: dict = {"cores": os.cpu_count(), "quick": args.quick, "tenants": ensure_knowledge(admin_url)}
+    report: dict = {"cores": os.cpu_count(), "quick": args.quick, "tenants": knowledge_sizes(admin_url)}
     print(json.dumps(report["tenants"]), flush=True)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         key_of = {t: keys.create(conn, t, "reader", "bench knowledge api")[0] for t in TENANTS}

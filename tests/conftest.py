@@ -103,14 +103,8 @@ def embedder():
     return model
 
 
-KNOWLEDGE_TENANTS = ("bizoholic", "coreldove", "business_directory", "thrillring")
-
-
 @pytest.fixture(scope="session")
-def knowledge(platform, materialized, embedder):
-    """Vectors and graph of every seeded tenant with entities (tests/knowledge_seed.py stands in
-    for the embeddings and knowledge_graph assets until they land)."""
-    from tests.knowledge_seed import seed_knowledge
-
-    with platform.admin() as conn:
-        return {tenant: seed_knowledge(conn, tenant, embedder) for tenant in KNOWLEDGE_TENANTS}
+def knowledge(materialized):
+    """Vectors and graph of every seeded tenant: the real `embeddings` and `knowledge_graph`
+    assets ran inside `materialized` over the bundled replay data."""
+    return materialized

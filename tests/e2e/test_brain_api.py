@@ -1,6 +1,6 @@
 """Knowledge search over real HTTP (GET /api/brain/rag/search): the API embeds the question with
-the tenant's model and reads vectors and graph under RLS. Vectors and graph come from
-tests/knowledge_seed.py (standing in for the embeddings and knowledge_graph assets)."""
+the tenant's model and reads vectors and graph under RLS. Vectors and graph come from the real
+embeddings and knowledge_graph assets (the `materialized` session fixture)."""
 
 import httpx
 import psycopg

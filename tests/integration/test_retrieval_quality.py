@@ -1,7 +1,7 @@
 """Retrieval quality on the labelled queries (fixtures/knowledge/labelled_queries.yaml), and the
 retriever's reads against the real database: recall@10 and MRR of the hybrid retriever and of
-vectors alone, over the bundled replay data (vectors and graph from tests/knowledge_seed.py, the
-stand-in for the embeddings and knowledge_graph assets)."""
+vectors alone, over the bundled replay data (vectors and graph written by the real embeddings
+and knowledge_graph assets in the `materialized` session fixture)."""
 
 import json
 
