@@ -20,12 +20,9 @@ from typing import Any
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
-    AssetDep,
     AssetExecutionContext,
-    AutomationCondition,
     Config,
     Failure,
-    IdentityPartitionMapping,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -37,13 +34,13 @@ from ml.knowledge.embedders import model_dim
 from ml.knowledge.incremental import chunks, count_by_type, plan_embeddings
 from ml.knowledge.training import label_balance, training_labels
 from orchestration.embedding_model import ApiEmbedder, EmbeddingModelResource
-from orchestration.knowledge_entities import load_entities
-from orchestration.knowledge_settings import knowledge_settings
+from orchestration.knowledge_entities import ENTITY_DEPS, KNOWLEDGE_AUTOMATION, load_entities
+from orchestration.knowledge_settings import tenant_knowledge
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
 from orchestration.sources import SourceError
-from orchestration.tenant_settings import tenant_settings
 from orchestration.vector_store import (
+    EMBEDDINGS_TABLE,
     analyze_space,
     delete_vectors,
     ensure_space,
@@ -59,28 +56,11 @@ from orchestration.vector_store import (
 )
 from orchestration.warehouse import WarehouseResource, write_partition
 
-EMBEDDINGS_TABLE = "core.embeddings"
 TRAINING_TABLE = "core.ai_training_data"
-# The assets writing the tables orchestration.knowledge_entities reads.
-ENTITY_ASSETS = ("businesses_master", "game_catalogue", "products", "crm_leads", "crm_campaigns")
 # Below this many written or deleted rows the leaf's statistics stay good enough.
 ANALYZE_AFTER_ROWS = 1000
 
 knowledge_partitions = tenant_partitions()
-
-# The entity tables are partitioned by their domain's tenants (tenant_directory, tenant_gaming,
-# ...), a subset of `tenant`. The identity mapping, which Dagster also infers between two
-# DynamicPartitionsDefinitions, maps partition keys by name: thrillring's embeddings depend on
-# thrillring's game_catalogue, and on no businesses_master partition since it has none. Declared
-# explicitly so the cross-definition mapping is a decision on record, not an accident.
-ENTITY_DEPS = [AssetDep(key, partition_mapping=IdentityPartitionMapping()) for key in ENTITY_ASSETS]
-
-# Eager: re-embed as soon as any entity table of the tenant changes (a no-change run costs a
-# hash diff and no embedder call, so frequent upstream syncs are cheap). Without eager's "no
-# dependency missing" clause: a tenant's entities join the layer domain by domain, so a domain
-# not materialized yet must not hold back the others. A model switch or a new template version
-# takes effect on the next run (any upstream update, or `bizosaas materialize`).
-EMBEDDINGS_AUTOMATION = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
 
 class EmbeddingsConfig(Config):
@@ -92,14 +72,6 @@ class EmbeddingsConfig(Config):
         ge=1,
         description="Vectors per committed chunk: a run killed midway keeps every finished chunk.",
     )
-
-
-def _model(tenant_id: str, warehouse: WarehouseResource, embedding_model: EmbeddingModelResource) -> str:
-    knowledge = knowledge_settings(tenant_id, tenant_settings(warehouse, tenant_id))
-    try:
-        return embedding_model.model_for(knowledge)
-    except ValueError as exc:
-        raise Failure(f"tenant {tenant_id!r}: {exc} (BIZOSAAS_EMBEDDING_MODEL)") from None
 
 
 def _rows_per_model(conn, tenant_id: str) -> dict[str, int]:
@@ -114,7 +86,7 @@ def _rows_per_model(conn, tenant_id: str) -> dict[str, int]:
     group_name="knowledge",
     kinds={"python", "postgres"},
     deps=["tenant_registry", *ENTITY_DEPS],
-    automation_condition=EMBEDDINGS_AUTOMATION,
+    automation_condition=KNOWLEDGE_AUTOMATION,
     # One CPU-bound model per machine is plenty; a deployment caps concurrent runs with this pool.
     pool="embedding_model",
     metadata={"table": EMBEDDINGS_TABLE},
@@ -136,13 +108,28 @@ def embeddings(
 ) -> MaterializeResult:
     tenant_id = context.partition_key
     run_id = context.run.run_id
-    model = _model(tenant_id, warehouse, embedding_model)
+    _, model = tenant_knowledge(warehouse, embedding_model, tenant_id)
     dim = model_dim(model)
+    with warehouse.tenant_transaction(tenant_id) as conn:
+        entities = load_entities(conn, tenant_id)
+        has_space = any(s.model == model for s in spaces(conn, tenant_id))
+    if not entities and not has_space:
+        # No space until there is something to put in it: an empty space marked ready would make
+        # the search answer "nothing found" instead of "not embedded yet".
+        context.log.info(f"{tenant_id}: no entities yet (no businesses, games, products, leads or campaigns)")
+        return MaterializeResult(
+            metadata={
+                "model": MetadataValue.text(model),
+                "entities": MetadataValue.int(0),
+                "dagster/row_count": MetadataValue.int(0),
+                "space_ready": MetadataValue.bool(False),
+                "space": MetadataValue.text("not created: the tenant has no entities yet"),
+            }
+        )
     # DDL locks core.embeddings: its own short transaction, before any long write.
     with warehouse.tenant_transaction(tenant_id) as conn:
         leaf = ensure_space(conn, model, dim)
     with warehouse.tenant_transaction(tenant_id) as conn:
-        entities = load_entities(conn, tenant_id)
         plan = plan_embeddings(entities, stored_hashes(conn, tenant_id, model))
     context.log.info(
         f"{tenant_id}: {len(entities)} entities in {model}: {len(plan.new)} new, "
@@ -213,6 +200,7 @@ def embeddings(
         "dim": MetadataValue.int(dim),
         "space": MetadataValue.text(leaf),
         "entities": MetadataValue.int(len(entities)),
+        "dagster/row_count": MetadataValue.int(len(expected)),
         "entities_by_type": MetadataValue.json(by_type),
         "embedded": MetadataValue.int(written),
         "new": MetadataValue.int(len(plan.new)),
@@ -252,12 +240,14 @@ def embeddings_current(
     if not context.has_partition_key:
         return _skipped()
     tenant_id = context.partition_key
-    model = _model(tenant_id, warehouse, embedding_model)
+    _, model = tenant_knowledge(warehouse, embedding_model, tenant_id)
     with warehouse.tenant_transaction(tenant_id) as conn:
-        plan = plan_embeddings(load_entities(conn, tenant_id), stored_hashes(conn, tenant_id, model))
+        entities = load_entities(conn, tenant_id)
+        plan = plan_embeddings(entities, stored_hashes(conn, tenant_id, model))
         ready = any(s.model == model and s.ready_at is not None for s in spaces(conn, tenant_id))
     return AssetCheckResult(
-        passed=not plan.todo and not plan.gone and ready,
+        # A tenant without entities has no space, and nothing missing.
+        passed=not plan.todo and not plan.gone and (ready or not entities),
         metadata={
             "model": model,
             "space_ready": ready,
@@ -309,7 +299,7 @@ def embeddings_dims_match(
     group_name="knowledge",
     kinds={"python", "postgres"},
     deps=[embeddings],
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=KNOWLEDGE_AUTOMATION,
     metadata={"table": TRAINING_TABLE},
     description=(
         "The plan's training table: one row per labelled entity with its raw fields, its vector in the "
@@ -323,7 +313,7 @@ def ai_training_data(
 ) -> MaterializeResult:
     tenant_id = context.partition_key
     run_id = context.run.run_id
-    preferred = _model(tenant_id, warehouse, embedding_model)
+    _, preferred = tenant_knowledge(warehouse, embedding_model, tenant_id)
     skipped: Counter = Counter()
     rows: list[dict[str, Any]] = []
     with warehouse.tenant_transaction(tenant_id) as conn:

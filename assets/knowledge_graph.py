@@ -8,17 +8,14 @@ NEO4J_URI is set, and says plainly that the sync is not configured otherwise.
 """
 
 import time
-from typing import Any
+from datetime import UTC, datetime
 
 import numpy as np
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
-    AssetDep,
     AssetExecutionContext,
     AssetKey,
-    AutomationCondition,
-    IdentityPartitionMapping,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -27,23 +24,31 @@ from dagster import (
 from psycopg.rows import dict_row
 
 from ml.knowledge.entities import NODE_TYPES, Entity
-from ml.knowledge.graph import TENANT, Graph, build_graph, growth, nearest_neighbours
+from ml.knowledge.graph import TENANT, Graph, build_graph, graph_changes, nearest_neighbours
 from orchestration.embedding_model import EmbeddingModelResource
-from orchestration.knowledge_entities import load_entities
-from orchestration.knowledge_settings import KnowledgeSettings, knowledge_settings
+from orchestration.knowledge_entities import ENTITY_DEPS, KNOWLEDGE_AUTOMATION, load_entities
+from orchestration.knowledge_settings import KnowledgeSettings, tenant_knowledge
 from orchestration.metadata import preview_table
 from orchestration.neo4j import NOT_CONFIGURED, Neo4jResource
 from orchestration.partitions import tenant_partitions
-from orchestration.tenant_settings import tenant_settings
-from orchestration.vector_store import load_vectors, search_space
-from orchestration.warehouse import WarehouseResource, append_rows, write_partition
+from orchestration.vector_store import Space, StoredVector, load_vectors, search_space
+from orchestration.warehouse import WarehouseResource, append_rows, delete_rows, upsert_rows
 
 NODES_TABLE, EDGES_TABLE, GROWTH_TABLE = "core.kg_nodes", "core.kg_edges", "core.kg_growth"
-# The tables the graph is read from, per domain (each domain's partitions hold its tenants only).
-ENTITY_ASSETS = ["businesses_master", "game_catalogue", "products", "crm_leads", "crm_campaigns"]
 
 
-def _neighbours(
+def load_graph_inputs(
+    conn, tenant_id: str, knowledge: KnowledgeSettings, preferred: str
+) -> tuple[list[Entity], Space | None, dict[str, list[StoredVector]]]:
+    """The tenant's entities, its ready embedding space (None before the first), and the vectors of
+    the types that get SIMILAR_TO edges."""
+    entities = load_entities(conn, tenant_id)
+    space = search_space(conn, tenant_id, preferred)
+    wanted = knowledge.similar_types if space and knowledge.similar_k > 0 else ()
+    return entities, space, {t: load_vectors(conn, tenant_id, space.model, [t]) for t in wanted}
+
+
+def similar_neighbours(
     vectors_by_type: dict[str, list], entity_keys: set[str], knowledge: KnowledgeSettings
 ) -> dict[str, list[tuple[str, float]]]:
     """SIMILAR_TO candidates per type among the tenant's current entities (a vector left from a
@@ -59,36 +64,49 @@ def _neighbours(
     return found
 
 
-def node_rows(graph: Graph, run_id: str | None) -> list[dict[str, Any]]:
-    return [{"node_key": n.key, "node_type": n.node_type, "label": n.label, "properties": dict(n.properties),
-             "dagster_run_id": run_id} for n in graph.nodes]  # fmt: skip
-
-
-def edge_rows(graph: Graph, run_id: str | None) -> list[dict[str, Any]]:
-    return [{"src_key": e.src, "rel_type": e.rel, "dst_key": e.dst, "weight": e.weight,
-             "properties": dict(e.properties), "dagster_run_id": run_id} for e in graph.edges]  # fmt: skip
+def _stored_graph(conn, tenant_id: str):
+    nodes = {
+        key: (node_type, label, properties)
+        for key, node_type, label, properties in conn.execute(
+            f"SELECT node_key, node_type, label, properties FROM {NODES_TABLE} WHERE tenant_id = %s",
+            (tenant_id,),
+        )
+    }
+    edges = {
+        (src, rel, dst): (weight, properties)
+        for src, rel, dst, weight, properties in conn.execute(
+            f"SELECT src_key, rel_type, dst_key, weight, properties FROM {EDGES_TABLE} WHERE tenant_id = %s",
+            (tenant_id,),
+        )
+    }
+    return nodes, edges
 
 
 def write_graph(conn, tenant_id: str, graph: Graph, run_id: str | None):
-    """Replace the tenant's graph and log its size, in the caller's transaction; returns the growth
-    since the previous build."""
-    # Two builds of one tenant queue up instead of colliding on the keys they both insert.
+    """Bring the tenant's stored graph to `graph` and log its size, in the caller's transaction,
+    writing only the nodes and edges that changed (a rebuild from unchanged tables writes none);
+    returns what changed."""
+    # Two builds of one tenant queue up instead of colliding on the keys they both write.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('core.kg_nodes'), hashtext(%s))", (tenant_id,))
-    before_nodes = [k for (k,) in conn.execute(f"SELECT node_key FROM {NODES_TABLE} WHERE tenant_id = %s",
-                                               (tenant_id,))]  # fmt: skip
-    before_edges = conn.execute(
-        f"SELECT src_key, rel_type, dst_key FROM {EDGES_TABLE} WHERE tenant_id = %s", (tenant_id,)
-    ).fetchall()
-    # Edges go first: deleting nodes would cascade into them row by row (and into any edge
-    # already inserted, since cascades are never deferred).
-    conn.execute(f"DELETE FROM {EDGES_TABLE} WHERE tenant_id = %s", (tenant_id,))
-    write_partition(conn, tenant_id, NODES_TABLE, node_rows(graph, run_id), run_id=run_id)
-    write_partition(conn, tenant_id, EDGES_TABLE, edge_rows(graph, run_id), run_id=run_id)
+    change = graph_changes(*_stored_graph(conn, tenant_id), graph)
+    now = datetime.now(UTC)
+    # Edges first: deleting a node cascades into its edges row by row.
+    delete_rows(conn, tenant_id, EDGES_TABLE, ("src_key", "rel_type", "dst_key"), change.delete_edges)
+    delete_rows(conn, tenant_id, NODES_TABLE, ("node_key",), [(k,) for k in change.delete_nodes])
+    upsert_rows(conn, tenant_id, NODES_TABLE, [
+        {"node_key": n.key, "node_type": n.node_type, "label": n.label, "properties": dict(n.properties),
+         "updated_at": now, "dagster_run_id": run_id} for n in change.upsert_nodes
+    ], key=("node_key",), run_id=run_id)  # fmt: skip
+    upsert_rows(conn, tenant_id, EDGES_TABLE, [
+        {"src_key": e.src, "rel_type": e.rel, "dst_key": e.dst, "weight": e.weight,
+         "properties": dict(e.properties), "updated_at": now, "dagster_run_id": run_id}
+        for e in change.upsert_edges
+    ], key=("src_key", "rel_type", "dst_key"), run_id=run_id)  # fmt: skip
     append_rows(conn, tenant_id, GROWTH_TABLE, [{
         "nodes": len(graph.nodes), "edges": len(graph.edges), "nodes_by_type": graph.nodes_by_type(),
         "edges_by_type": graph.edges_by_type(), "graph_hash": graph.graph_hash, "dagster_run_id": run_id,
     }])  # fmt: skip
-    return growth(before_nodes, [tuple(e) for e in before_edges], graph)
+    return change
 
 
 def _growth_history(warehouse: WarehouseResource, tenant_id: str) -> MetadataValue:
@@ -118,11 +136,8 @@ def _preview(graph: Graph, per_type: int = 2) -> MetadataValue:
     partitions_def=tenant_partitions(),
     group_name="knowledge",
     kinds={"postgres"},
-    deps=[
-        AssetKey("embeddings"),
-        *(AssetDep(key, partition_mapping=IdentityPartitionMapping()) for key in ENTITY_ASSETS),
-    ],
-    automation_condition=AutomationCondition.eager(),
+    deps=[AssetKey("embeddings"), *ENTITY_DEPS],
+    automation_condition=KNOWLEDGE_AUTOMATION,
     metadata={"table": f"{NODES_TABLE}, {EDGES_TABLE}, {GROWTH_TABLE}"},
     description=(
         "The tenant's knowledge graph, rebuilt deterministically from its businesses, games, products, "
@@ -140,20 +155,16 @@ def knowledge_graph(
 ) -> MaterializeResult:
     tenant_id = context.partition_key
     run_id = context.run.run_id
-    knowledge = knowledge_settings(tenant_id, tenant_settings(warehouse, tenant_id))
-    preferred = embedding_model.model_for(knowledge)
+    knowledge, preferred = tenant_knowledge(warehouse, embedding_model, tenant_id)
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
     with warehouse.tenant_transaction(tenant_id) as conn:
-        entities: list[Entity] = load_entities(conn, tenant_id)
-        space = search_space(conn, tenant_id, preferred)
-        wanted = knowledge.similar_types if space and knowledge.similar_k > 0 else ()
-        vectors = {t: load_vectors(conn, tenant_id, space.model, [t]) for t in wanted}
+        entities, space, vectors = load_graph_inputs(conn, tenant_id, knowledge, preferred)
     seconds["load"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    neighbours = _neighbours(vectors, {e.key for e in entities}, knowledge)
+    neighbours = similar_neighbours(vectors, {e.key for e in entities}, knowledge)
     seconds["neighbours"] = time.perf_counter() - started
     if space is None:
         similar_note = f"no ready embedding space (preferred {preferred}): graph built without SIMILAR_TO"
@@ -164,7 +175,7 @@ def knowledge_graph(
         vectored = sum(len(v) for v in vectors.values())
         similar_note = (
             f"{space.model}: {knowledge.similar_k} nearest with cosine >= {knowledge.similar_min} "
-            f"among {vectored} vectors of {', '.join(wanted)}"
+            f"among {vectored} vectors of {', '.join(vectors)}"
         )
 
     started = time.perf_counter()
@@ -173,7 +184,8 @@ def knowledge_graph(
 
     started = time.perf_counter()
     with warehouse.tenant_transaction(tenant_id) as conn:
-        change = write_graph(conn, tenant_id, graph, run_id)
+        written = write_graph(conn, tenant_id, graph, run_id)
+    change = written.growth
     seconds["write"] = time.perf_counter() - started
     context.log.info(
         f"{tenant_id}: {len(graph.nodes)} nodes (+{change.nodes_added}/-{change.nodes_removed}), "
@@ -190,6 +202,9 @@ def knowledge_graph(
             "nodes_removed": MetadataValue.int(change.nodes_removed),
             "edges_added": MetadataValue.int(change.edges_added),
             "edges_removed": MetadataValue.int(change.edges_removed),
+            # Rows this build wrote or deleted: none when nothing changed.
+            "rows_written": MetadataValue.int(len(written.upsert_nodes) + len(written.upsert_edges)),
+            "rows_deleted": MetadataValue.int(len(written.delete_nodes) + len(written.delete_edges)),
             "similar_to_edges": MetadataValue.int(graph.edges_by_type().get("SIMILAR_TO", 0)),
             "nodes_by_type": MetadataValue.json(graph.nodes_by_type()),
             "edges_by_type": MetadataValue.json(graph.edges_by_type()),
@@ -251,7 +266,10 @@ def knowledge_graph_within_tenant(context: AssetCheckExecutionContext, warehouse
     group_name="knowledge",
     kinds={"neo4j"},
     deps=[knowledge_graph],
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=KNOWLEDGE_AUTOMATION,
+    # Syncs never overlap: each stamps what it writes and deletes the tenant's rest, so a second
+    # sync running at once would delete the first one's nodes. The pool's limit is 1 (dagster.yaml).
+    pool="neo4j",
     description=(
         "Mirrors the tenant's graph into Neo4j (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD): a uniqueness "
         "constraint on (:KgNode {tenant_id, key}), batched UNWIND ... MERGE per label and relationship type, "
@@ -272,30 +290,24 @@ def neo4j_graph(
                 "detail": MetadataValue.text(NOT_CONFIGURED),
             }
         )
-    nodes = [
-        {
-            "key": r["node_key"],
-            "node_type": r["node_type"],
-            "label": r["label"],
-            "properties": r["properties"],
-        }
-        for r in warehouse.query(
-            tenant_id,
-            f"SELECT node_key, node_type, label, properties FROM {NODES_TABLE} WHERE tenant_id = %s "
-            "ORDER BY node_key",
-            (tenant_id,),
-        )
-    ]
-    edges = [
-        {"src": r["src_key"], "rel": r["rel_type"], "dst": r["dst_key"], "weight": r["weight"],
-         "properties": r["properties"]}
-        for r in warehouse.query(
-            tenant_id,
-            f"SELECT src_key, rel_type, dst_key, weight, properties FROM {EDGES_TABLE} WHERE tenant_id = %s "
-            "ORDER BY src_key, rel_type, dst_key",
-            (tenant_id,),
-        )
-    ]  # fmt: skip
+    # Nodes and edges from one snapshot: an edge whose end changed in between would match nothing.
+    with warehouse.tenant_transaction(tenant_id) as conn, conn.cursor(row_factory=dict_row) as cur:
+        nodes = [
+            {"key": r["node_key"], "node_type": r["node_type"], "label": r["label"],
+             "properties": r["properties"]}
+            for r in cur.execute(
+                f"SELECT node_key, node_type, label, properties FROM {NODES_TABLE} WHERE tenant_id = %s "
+                "ORDER BY node_key", (tenant_id,),
+            )
+        ]  # fmt: skip
+        edges = [
+            {"src": r["src_key"], "rel": r["rel_type"], "dst": r["dst_key"], "weight": r["weight"],
+             "properties": r["properties"]}
+            for r in cur.execute(
+                f"SELECT src_key, rel_type, dst_key, weight, properties FROM {EDGES_TABLE} "
+                "WHERE tenant_id = %s ORDER BY src_key, rel_type, dst_key", (tenant_id,),
+            )
+        ]  # fmt: skip
     report = neo4j.sync(tenant_id, nodes, edges)
     context.log.info(
         f"{tenant_id}: Neo4j synced {report.nodes_written} nodes, {report.edges_written} relationships, "

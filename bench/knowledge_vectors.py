@@ -38,6 +38,7 @@ import numpy as np
 import psycopg
 
 from bench.api import ROOT
+from ml.knowledge.embedders import unit_rows
 
 BIG, SMALL, LOAD = "bench_vec", "bench_vec_small", "bench_vec_load"
 MODEL, DIM = "synthetic-384", 384
@@ -49,21 +50,17 @@ EF_VALUES = (100, 200)
 class Generator:
     def __init__(self, seed: int = 20260701):
         self.rng = np.random.default_rng(seed)
-        self.centres = unit(self.rng.standard_normal((CLUSTERS, DIM)))
+        self.centres = unit_rows(self.rng.standard_normal((CLUSTERS, DIM)))
         weights = 1 / np.arange(1, CLUSTERS + 1) ** 0.8
         self.weights = weights / weights.sum()
 
     def clustered(self, n: int) -> np.ndarray:
         picks = self.rng.choice(CLUSTERS, size=n, p=self.weights)
         noise = NOISE * self.rng.standard_normal((n, DIM)) / np.sqrt(DIM)
-        return unit(self.centres[picks] + noise)
+        return unit_rows(self.centres[picks] + noise)
 
     def uniform(self, n: int) -> np.ndarray:
-        return unit(self.rng.standard_normal((n, DIM)))
-
-
-def unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+        return unit_rows(self.rng.standard_normal((n, DIM)))
 
 
 def exact_ids(vectors: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:

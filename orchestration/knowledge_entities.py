@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import psycopg
+from dagster import AssetDep, AutomationCondition, IdentityPartitionMapping
 from psycopg.rows import dict_row
 
 from ml.knowledge.entities import BUILDERS, BUSINESS, CAMPAIGN, ENTITY_TYPES, GAME, LEAD, PRODUCT, Entity
@@ -35,6 +36,21 @@ QUERIES = {
         SELECT campaign_id, name, channel, segment
           FROM core.crm_campaigns WHERE tenant_id = %(t)s ORDER BY campaign_id""",
 }
+
+
+# The assets writing the tables above. They are partitioned by their domain's tenants
+# (tenant_directory, tenant_gaming, ...), a subset of `tenant`; the identity mapping (which Dagster
+# also infers between two DynamicPartitionsDefinitions) maps partition keys by name: thrillring's
+# knowledge depends on thrillring's game_catalogue and on no businesses_master partition, since it
+# has none. Declared explicitly so the cross-definition mapping is a decision on record.
+ENTITY_ASSETS = ("businesses_master", "game_catalogue", "products", "crm_leads", "crm_campaigns")
+ENTITY_DEPS = [AssetDep(key, partition_mapping=IdentityPartitionMapping()) for key in ENTITY_ASSETS]
+
+# Eager: the knowledge assets follow as soon as any entity table of the tenant changes (a run with
+# nothing changed costs a hash diff, no embedder call and no graph write, so frequent upstream
+# syncs are cheap). Without eager's "no dependency missing" clause: a tenant's entities join the
+# layer domain by domain, so a domain not materialized yet must not hold back the others.
+KNOWLEDGE_AUTOMATION = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
 
 def load_entities(

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dagster import Failure
+
 from ml.knowledge.embedders import MODEL_DIMS
 from ml.knowledge.entities import ENTITY_TYPES
-from orchestration.tenant_settings import settings_error
+from orchestration.settings import ENV_EMBEDDING_MODEL
+from orchestration.tenant_settings import settings_error, tenant_settings
 
 
 @dataclass(frozen=True)
@@ -46,3 +49,13 @@ def knowledge_settings(tenant_id: str, settings: dict[str, Any]) -> KnowledgeSet
             raise fail("similar_types", f"a list drawn from {', '.join(ENTITY_TYPES)}", types)
         values["similar_types"] = tuple(types)
     return KnowledgeSettings(**values)
+
+
+def tenant_knowledge(warehouse, embedding_model, tenant_id: str) -> tuple[KnowledgeSettings, str]:
+    """The tenant's knowledge settings and embedding model (its setting, else the platform
+    default), or a Failure naming what is wrong."""
+    knowledge = knowledge_settings(tenant_id, tenant_settings(warehouse, tenant_id))
+    try:
+        return knowledge, embedding_model.model_for(knowledge)
+    except ValueError as exc:
+        raise Failure(f"tenant {tenant_id!r}: {exc} ({ENV_EMBEDDING_MODEL})") from None

@@ -303,3 +303,34 @@ def upsert_rows(
     ).fetchone()[0]
     _log_load(conn, tenant_id, table, {}, total, run_id)
     return len(rows)
+
+
+def delete_rows(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    table: str,
+    key: Sequence[str],
+    keys: Iterable[Sequence[Any]],
+    *,
+    where: Mapping[str, Any] | None = None,
+) -> int:
+    """Delete the tenant's rows whose `key` columns equal one of `keys` (text values), narrowed by
+    `where` (column -> value), in the caller's transaction, in one statement; returns the count."""
+    keys = [tuple(k) for k in keys]
+    if not keys:
+        return 0
+    where = dict(where or {})
+    match = sql.SQL(" AND ").join(
+        [
+            *(sql.SQL("t.{c} = gone.{c}").format(c=sql.Identifier(c)) for c in key),
+            *(sql.SQL("t.{} = %s").format(sql.Identifier(c)) for c in where),
+        ]
+    )
+    statement = sql.SQL("DELETE FROM {} t USING unnest({}) AS gone({}) WHERE t.tenant_id = %s AND {}").format(
+        qualified_table(table),
+        sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in key),
+        sql.SQL(", ").join(map(sql.Identifier, key)),
+        match,
+    )
+    columns = [list(values) for values in zip(*keys, strict=True)]
+    return conn.execute(statement, (*columns, tenant_id, *where.values())).rowcount

@@ -115,13 +115,56 @@ class Growth:
     edges_removed: int
 
 
-def growth(
-    previous_nodes: Iterable[str], previous_edges: Iterable[tuple[str, str, str]], graph: Graph
-) -> Growth:
-    """What changed since the previous build, by node key and edge (src, rel, dst)."""
-    before_n, before_e = set(previous_nodes), set(previous_edges)
-    now_n, now_e = {n.key for n in graph.nodes}, {e.key for e in graph.edges}
-    return Growth(len(now_n - before_n), len(before_n - now_n), len(now_e - before_e), len(before_e - now_e))
+@dataclass(frozen=True)
+class GraphChanges:
+    """What a rebuild changes in the stored graph: only these rows are written."""
+
+    upsert_nodes: tuple[Node, ...]
+    delete_nodes: tuple[str, ...]
+    upsert_edges: tuple[Edge, ...]
+    delete_edges: tuple[tuple[str, str, str], ...]
+    growth: Growth
+
+
+def graph_changes(
+    previous_nodes: Mapping[str, tuple[str, str, Mapping[str, Any]]],
+    previous_edges: Mapping[tuple[str, str, str], tuple[float, Mapping[str, Any]]],
+    graph: Graph,
+) -> GraphChanges:
+    """The difference between the stored graph (node key -> (type, label, properties); edge key ->
+    (weight, properties)) and `graph`. A rebuild from unchanged tables changes nothing, so a no-change
+    run writes no row."""
+
+    def same_node(n: Node) -> bool:
+        stored = previous_nodes.get(n.key)
+        return (
+            stored is not None
+            and stored[:2] == (n.node_type, n.label)
+            and (_canonical(stored[2]) == _canonical(n.properties))
+        )
+
+    def same_edge(e: Edge) -> bool:
+        stored = previous_edges.get(e.key)
+        # Weights are stored as `real`: equal to the 6 decimals they are rounded to.
+        return (
+            stored is not None
+            and abs(stored[0] - e.weight) < 10**-SIMILARITY_DECIMALS
+            and (_canonical(stored[1]) == _canonical(e.properties))
+        )
+
+    now_nodes, now_edges = {n.key for n in graph.nodes}, {e.key for e in graph.edges}
+    return GraphChanges(
+        upsert_nodes=tuple(n for n in graph.nodes if not same_node(n)),
+        delete_nodes=tuple(sorted(set(previous_nodes) - now_nodes)),
+        upsert_edges=tuple(e for e in graph.edges if not same_edge(e)),
+        delete_edges=tuple(sorted(set(previous_edges) - now_edges)),
+        growth=Growth(
+            nodes_added=len(now_nodes - set(previous_nodes)),
+            nodes_removed=len(set(previous_nodes) - now_nodes),
+            edges_added=len(now_edges - set(previous_edges)),
+            edges_removed=len(set(previous_edges) - now_edges),
+        ),
+    )
 
 
 def _canonical(value: Any) -> str:

@@ -50,6 +50,8 @@ GRANT UPDATE (ready_at) ON core.embedding_spaces TO bizosaas_writer;
 CREATE FUNCTION core.ensure_embedding_space(p_model text, p_dim int) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, core, public
+    -- Searches queue behind a DDL lock that is waiting: give up soon (the caller retries).
+    SET lock_timeout = '2s'
     AS $$
 DECLARE
     v_tenant text := core.current_tenant();
@@ -113,6 +115,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'index_embedding_space: no space for model % in this tenant', p_model;
     END IF;
+    -- The same lock as ensure_embedding_space: two runs never build the index twice.
+    PERFORM pg_advisory_xact_lock(hashtext('core.embeddings'), hashtext(core.current_tenant()));
     v_name := split_part(v_space.leaf_table, '.', 2) || '_hnsw';
     IF to_regclass('core.' || v_name) IS NOT NULL THEN
         RETURN false;

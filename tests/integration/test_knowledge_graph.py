@@ -10,14 +10,13 @@ import pytest
 from dagster import materialize
 from psycopg.types.json import Jsonb
 
+from assets.knowledge import embeddings
 from assets.knowledge_graph import knowledge_graph, knowledge_graph_within_tenant, neo4j_graph
 from orchestration import tenants
 from orchestration.embedding_model import EmbeddingModelResource
-from orchestration.knowledge_entities import load_entities
 from orchestration.neo4j import Neo4jResource
 from orchestration.partitions import tenant_partitions
 from orchestration.settings import ENV_NEO4J_PASSWORD, ENV_NEO4J_URI, ENV_NEO4J_USER
-from orchestration.vector_store import ensure_space, index_space, mark_ready, upsert_vectors
 from orchestration.warehouse import WarehouseResource, set_tenant
 
 A, B, BARE = "kg_probe_a", "kg_probe_b", "kg_probe_bare"
@@ -108,23 +107,6 @@ def _seed_a(conn):
         )
 
 
-def _embed(platform, tenant_id, embedder):
-    warehouse = WarehouseResource(database_url=platform.writer_url)
-    with warehouse.tenant_transaction(tenant_id) as conn:
-        entities = load_entities(conn, tenant_id)
-    with warehouse.tenant_transaction(tenant_id) as conn:
-        ensure_space(conn, embedder.model, embedder.dim)
-    vectors = embedder.embed([e.text for e in entities])
-    with warehouse.tenant_transaction(tenant_id) as conn:
-        rows = [
-            (e.entity_type, e.entity_id, e.content_hash, e.text, v)
-            for e, v in zip(entities, vectors, strict=True)
-        ]
-        upsert_vectors(conn, tenant_id, embedder.model, embedder.dim, rows)
-        index_space(conn, embedder.model)
-        mark_ready(conn, tenant_id, embedder.model)
-
-
 def _build(
     platform, instance, tenant_id, assets=(knowledge_graph, knowledge_graph_within_tenant), **resources
 ):
@@ -173,8 +155,9 @@ def probes(platform, dagster_instance, embedder):
                VALUES (%s, 'only', 'Bare campaign', 'display')""",
             (BARE,),
         )
-    _embed(platform, A, embedder)
-    _embed(platform, B, embedder)
+    # The real embeddings asset (the model is the session's, loaded once per process).
+    for tenant_id in (A, B):
+        _build(platform, dagster_instance, tenant_id, assets=(embeddings,))
     first = _build(platform, dagster_instance, A)
     yield first
     with platform.admin() as conn:
@@ -219,6 +202,7 @@ def test_a_rebuild_is_identical_and_growth_follows_changes(platform, dagster_ins
         0,
         0,
     ]
+    assert (again["rows_written"], again["rows_deleted"]) == (0, 0)  # nothing changed, nothing written
 
     with platform.admin() as conn:  # Epoch Coffee closes: its business, cafe category and city go
         conn.execute(
@@ -233,6 +217,7 @@ def test_a_rebuild_is_identical_and_growth_follows_changes(platform, dagster_ins
     assert (changed["nodes_added"], changed["nodes_removed"]) == (0, 3)  # business, cafe, Round Rock
     assert changed["edges_removed"] >= 4 and changed["edges_added"] == 0
     assert changed["nodes"] == first["nodes"] - 3
+    assert changed["rows_deleted"] == 3 + changed["edges_removed"] and changed["rows_written"] == 0
     restored, _ = _build(platform, dagster_instance, A)
     assert restored["graph_hash"] == first["graph_hash"] and restored["nodes_added"] == 3
     with psycopg.connect(platform.writer_url) as conn, conn.transaction():

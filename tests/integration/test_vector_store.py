@@ -12,6 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from ml.knowledge.embedders import unit_rows
 from orchestration import tenants
 from orchestration.vector_store import (
     analyze_space,
@@ -32,13 +33,10 @@ MODEL, DIM = "synthetic-32", 32
 RARE = 100  # of BIG's vectors are of type "rare" (1%): rarer ones the planner serves from the type index
 
 
-def unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
-
-
 def clustered(rng: np.random.Generator, centres: np.ndarray, n: int) -> np.ndarray:
     picks = rng.integers(len(centres), size=n)
-    return unit(centres[picks] + 0.6 * rng.standard_normal((n, centres.shape[1])) / np.sqrt(centres.shape[1]))
+    noise = rng.standard_normal((n, centres.shape[1])) / np.sqrt(centres.shape[1])
+    return unit_rows(centres[picks] + 0.6 * noise)
 
 
 def exact(vectors: np.ndarray, ids: list[str], query: np.ndarray, k: int) -> list[tuple[str, float]]:
@@ -85,7 +83,7 @@ def layout(platform):
     """BIG and SMALL in their own indexed, analyzed leaves of MODEL, with the vectors kept for
     brute-force answers."""
     rng = np.random.default_rng(20260701)
-    centres = unit(rng.standard_normal((40, DIM)))
+    centres = unit_rows(rng.standard_normal((40, DIM)))
     with platform.admin() as admin:
         for tenant in (BIG, SMALL):
             admin.execute(
@@ -148,7 +146,7 @@ def test_one_index_over_every_tenant_would_return_fewer_than_k(platform, layout)
             counts = []
             for query in layout["queries"]:
                 with admin.transaction():
-                    admin.execute(f"SET LOCAL hnsw.ef_search = {ef_search_for(10)}")
+                    admin.execute("SET LOCAL hnsw.ef_search = 40")  # pgvector's default
                     sql = (
                         "SELECT id FROM vs_naive.vectors WHERE tenant_id = %s "
                         f"ORDER BY embedding <=> %s::vector({DIM}) LIMIT 10"
@@ -188,7 +186,7 @@ def test_rows_re_embedded_but_not_yet_vacuumed_do_not_cost_results(platform, lay
         admin.execute(f"ALTER TABLE {small['leaf']} SET (autovacuum_enabled = false)")
     with psycopg.connect(platform.writer_url) as conn:
         for _ in range(3):
-            moved = unit(small["vectors"] + 1e-3 * rng.standard_normal(small["vectors"].shape))
+            moved = unit_rows(small["vectors"] + 1e-3 * rng.standard_normal(small["vectors"].shape))
             rows = [("common", i, "h2", "t", v) for i, v in zip(small["ids"], moved, strict=True)]
             with transaction(conn, tenant):
                 upsert_vectors(conn, tenant, MODEL, DIM, rows)
@@ -336,7 +334,7 @@ def test_stale_statistics_make_the_planner_sort_every_vector_until_analyze_space
             admin.execute(f"ALTER TABLE {leaf} SET (autovacuum_enabled = false)")
         with transaction(conn, SMALL):
             assert index_space(conn, model)  # on the empty leaf
-        vectors = unit(rng.standard_normal((n, dim)))
+        vectors = unit_rows(rng.standard_normal((n, dim)))
         with transaction(conn, SMALL):
             upsert_vectors(
                 conn, SMALL, model, dim, (("x", str(i), "h", "t", v) for i, v in enumerate(vectors))

@@ -6,6 +6,7 @@ from datetime import date
 import numpy as np
 import pytest
 
+from ml.knowledge.embedders import unit_rows
 from ml.knowledge.entities import (
     business_entity,
     campaign_entity,
@@ -13,7 +14,7 @@ from ml.knowledge.entities import (
     lead_entity,
     product_entity,
 )
-from ml.knowledge.graph import build_graph, growth, nearest_neighbours
+from ml.knowledge.graph import build_graph, graph_changes, nearest_neighbours
 
 
 def entities():
@@ -107,13 +108,42 @@ def test_similar_to_links_only_the_tenants_entities_and_growth_counts_changes():
     assert [(e.src, e.dst, e.weight) for e in similar] == [("game:1942", "game:7346", 0.8)]
 
     smaller = build_graph("acme", items[1:], neighbours)  # business b1 removed
-    change = growth([n.key for n in graph.nodes], [e.key for e in graph.edges], smaller)
+    change = graph_changes(*stored(graph), smaller)
     # b1 and its restaurant category go; its four edges (OWNS, IN_CATEGORY, LOCATED_IN, and the
     # category's own IN_CATEGORY to amenity) go with them.
-    assert (change.nodes_added, change.nodes_removed) == (0, 2)
-    assert (change.edges_added, change.edges_removed) == (0, 4)
-    assert growth([n.key for n in smaller.nodes], [e.key for e in smaller.edges], smaller) == type(change)(
-        0, 0, 0, 0
+    growth = change.growth
+    assert (growth.nodes_added, growth.nodes_removed) == (0, 2)
+    assert (growth.edges_added, growth.edges_removed) == (0, 4)
+    assert len(change.delete_nodes) == 2 and len(change.delete_edges) == 4
+    assert not change.upsert_nodes and not change.upsert_edges
+    # Nothing changed: nothing to write.
+    same = graph_changes(*stored(smaller), smaller)
+    assert same.growth == type(growth)(0, 0, 0, 0)
+    assert not (same.upsert_nodes or same.delete_nodes or same.upsert_edges or same.delete_edges)
+
+
+def test_graph_changes_rewrite_only_what_differs():
+    items = entities()
+    graph = build_graph("acme", items, {"game:1942": [("game:7346", 0.8)]})
+    nodes, edges = stored(graph)
+    # The stored weight went through `real`: equal to 6 decimals is equal.
+    key = next(k for k in edges if k[1] == "SIMILAR_TO")
+    edges[key] = (float(np.float32(edges[key][0])), edges[key][1])
+    assert not graph_changes(nodes, edges, graph).upsert_edges
+    moved = build_graph("acme", items, {"game:1942": [("game:7346", 0.75)]})
+    change = graph_changes(nodes, edges, moved)
+    assert [e.key for e in change.upsert_edges] == [key] and not change.upsert_nodes
+    relabelled = dict(nodes)
+    some = next(iter(relabelled))
+    relabelled[some] = (relabelled[some][0], "old label", relabelled[some][2])
+    assert [n.key for n in graph_changes(relabelled, edges, graph).upsert_nodes] == [some]
+
+
+def stored(graph):
+    """The graph as the stored rows graph_changes compares against."""
+    return (
+        {n.key: (n.node_type, n.label, dict(n.properties)) for n in graph.nodes},
+        {e.key: (e.weight, dict(e.properties)) for e in graph.edges},
     )
 
 
@@ -135,14 +165,9 @@ def brute_force(keys, vectors, k, min_similarity):
     return found
 
 
-def unit(rows):
-    rows = np.asarray(rows, dtype=np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
-
 def test_nearest_neighbours_are_exact_with_ties_by_key_whatever_the_block_size():
     rng = np.random.default_rng(3)
-    vectors = unit(rng.normal(size=(60, 16)))
+    vectors = unit_rows(rng.normal(size=(60, 16)))
     vectors[[10, 20, 30]] = vectors[5]  # identical texts: exact ties
     keys = [f"game:{i:03d}" for i in range(60)]
     expected = brute_force(keys, vectors, 5, 0.0)
@@ -155,7 +180,7 @@ def test_nearest_neighbours_are_exact_with_ties_by_key_whatever_the_block_size()
 
 
 def test_nearest_neighbours_respect_k_and_the_minimum_similarity():
-    vectors = unit([[1, 0], [0.9, 0.1], [0, 1], [-1, 0]])
+    vectors = unit_rows([[1, 0], [0.9, 0.1], [0, 1], [-1, 0]])
     keys = ["b:a", "b:b", "b:c", "b:d"]
     found = nearest_neighbours(keys, vectors, 2, 0.5)
     assert found == {"b:a": [("b:b", pytest.approx(0.993884, abs=1e-6))],
