@@ -172,6 +172,12 @@ def paths_from(
     return best
 
 
+def anchors(hits: Mapping[str, float]) -> list[str]:
+    """The hits the graph expands from: the ANCHORS most similar (ties by key). Only their
+    neighbourhood needs reading: the other hits are ranked by similarity alone."""
+    return [key for key, _ in sorted(hits.items(), key=lambda hit: (-hit[1], hit[0]))[:ANCHORS]]
+
+
 def rank(
     hits: Mapping[str, float],
     neighbourhood: Neighbourhood,
@@ -197,9 +203,8 @@ def rank(
 
     reached: dict[str, list[Path]] = defaultdict(list)
     floor = min(hits.values(), default=0.0)
-    anchors = sorted(hits.items(), key=lambda hit: (-hit[1], hit[0]))[:ANCHORS]
-    for seed, similarity in anchors:
-        lift = similarity - floor
+    for seed in anchors(hits):
+        lift = hits[seed] - floor
         if lift <= 0 or is_hub(seed, degrees):
             continue
         for node, path in paths_from(seed, lift, adjacent, degrees, hops).items():
