@@ -306,10 +306,12 @@ async def search(
 
     gathered = await gather(db, tenant_id, space, vector, k=k, types=wanted, hops=hops)
     timings.update(gathered.timings_ms)
-    # Cheap on the event loop: the graph holds only the anchors' neighbourhood (~1 ms, see
-    # ml.knowledge.retrieval), less than a hop to a worker thread under load.
+    # CPU work (~2 ms on ThrillRing's densest neighbourhoods): in a worker thread, so the event
+    # loop keeps serving other requests meanwhile.
     mark = time.perf_counter()
-    results = rank(gathered.hits, gathered.neighbourhood, gathered.similarities, k=k, types=wanted, hops=hops)
+    results = await asyncio.to_thread(
+        rank, gathered.hits, gathered.neighbourhood, gathered.similarities, k=k, types=wanted, hops=hops
+    )
     timings["rank"] = _ms(mark)
 
     generated = None
