@@ -26,7 +26,7 @@ from assets import (
 )
 from orchestration.crm_source import CrmLeadsResource
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
-from orchestration.embedding_model import EmbeddingModelResource
+from orchestration.embedding_model import embedding_model_from_env
 from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource
 from orchestration.gaming_sources import IgdbResource, OpenCriticResource, SteamStoreResource
@@ -35,9 +35,6 @@ from orchestration.neo4j import Neo4jResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.saleor import SaleorResource
 from orchestration.settings import (
-    ENV_EMBEDDING_API_KEY,
-    ENV_EMBEDDING_BASE_URL,
-    ENV_EMBEDDING_MODEL,
     ENV_IGDB_CLIENT_ID,
     ENV_IGDB_CLIENT_SECRET,
     ENV_LLM_API_KEY,
@@ -161,16 +158,7 @@ defs = Definitions(
             api_key=_env(ENV_LLM_API_KEY),
             model=_env(ENV_LLM_MODEL),
         ),
-        # Unset model/base URL keep the resource's defaults (MiniLM, api.openai.com).
-        "embedding_model": EmbeddingModelResource(
-            **SOURCE_SETTINGS,
-            **{
-                field: EnvVar(name)
-                for field, name in (("model", ENV_EMBEDDING_MODEL), ("base_url", ENV_EMBEDDING_BASE_URL))
-                if os.environ.get(name)
-            },
-            api_key=_env(ENV_EMBEDDING_API_KEY),
-        ),
+        "embedding_model": embedding_model_from_env(env_vars=True),
         "neo4j": Neo4jResource(
             uri=_env(ENV_NEO4J_URI), user=_env(ENV_NEO4J_USER), password=_env(ENV_NEO4J_PASSWORD)
         ),

@@ -10,17 +10,25 @@ on and recording never writes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import httpx
 import numpy as np
+from dagster import EnvVar
 from pydantic import Field
 
 from ml.knowledge.embedders import LOCAL_MODELS, MINILM, Embedder, MiniLmEmbedder, model_dim, unit_rows
 from orchestration.knowledge_settings import KnowledgeSettings
-from orchestration.settings import ENV_EMBEDDING_API_KEY, ENV_EMBEDDING_BASE_URL, ENV_EMBEDDING_MODEL
+from orchestration.settings import (
+    ENV_EMBEDDING_API_KEY,
+    ENV_EMBEDDING_BASE_URL,
+    ENV_EMBEDDING_MODEL,
+    load_settings,
+    source_mode,
+)
 from orchestration.sources import Attempt, HttpSourceResource, Reject, json_body, retry_on_status
 
 # OpenAI accepts up to 2,048 inputs per request; smaller requests keep a retry cheap.
@@ -49,12 +57,14 @@ class EmbeddingModelResource(HttpSourceResource):
         model_dim(chosen)  # unknown models fail here, with the choices
         return chosen
 
-    def embedder(self, model: str | None = None) -> Embedder:
+    def embedder(self, model: str | None = None, *, long_lived: bool = False) -> Embedder:
+        """The embedder of `model` (default: the resource's). `long_lived` (the API's, one per
+        process) keeps one HTTP client for its lifetime and no history of attempts."""
         model = model or self.model
         model_dim(model)
         if model in LOCAL_MODELS:
             return MiniLmEmbedder(batch_size=self.batch_size)
-        return ApiEmbedder(self, model)
+        return ApiEmbedder(self, model, long_lived=long_lived)
 
     def endpoint(self) -> str:
         return self.base_url.strip().rstrip("/") + "/embeddings"
@@ -63,34 +73,73 @@ class EmbeddingModelResource(HttpSourceResource):
 class ApiEmbedder:
     """`POST {base_url}/embeddings` with {"model", "input": [...]}, at most `api_batch_size` texts
     a request; identical texts are sent once. Failures raise SourceError (retries exhausted, or an
-    answer retrying cannot fix) with the reason in words."""
+    answer retrying cannot fix) with the reason in words.
 
-    def __init__(self, resource: EmbeddingModelResource, model: str):
+    An asset's embedder (one per run) keeps every exchange in `attempts` for its metadata; a
+    `long_lived` one (the API's, for the life of the process) keeps none, which would only grow,
+    and reuses one HTTP client (connection pool; httpx clients are thread-safe)."""
+
+    def __init__(self, resource: EmbeddingModelResource, model: str, *, long_lived: bool = False):
         self.resource = resource
         self.model = model
         self.dim = model_dim(model)
+        self.long_lived = long_lived
         self.attempts: list[Attempt] = []  # every exchange, for metadata and debugging
         self.usage_tokens = 0
+        self._client: httpx.Client | None = None
+
+    def _new_client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.resource.api_key}"} if self.resource.api_key else {}
+        return self.resource.http_client(headers=headers)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if not self.long_lived:
+            with self._new_client() as client:
+                return self._embed(client, texts, self.attempts)
+        if self._client is None:
+            self._client = self._new_client()
+        return self._embed(self._client, texts, [])
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _embed(self, client: httpx.Client, texts: Sequence[str], attempts: list[Attempt]) -> np.ndarray:
         unique = list(dict.fromkeys(texts))
-        headers = {"Authorization": f"Bearer {self.resource.api_key}"} if self.resource.api_key else {}
         found: list[np.ndarray] = []
-        with self.resource.http_client(headers=headers) as client:
-            size = self.resource.api_batch_size
-            for start in range(0, len(unique), size):
-                batch = unique[start : start + size]
-                request = client.build_request(
-                    "POST", self.resource.endpoint(), json={"model": self.model, "input": batch}
-                )
-                answer = partial(classify, expected=len(batch), dim=self.dim)
-                vectors, usage = self.resource.fetch(client, request, answer, attempts=self.attempts)
-                self.usage_tokens += int(usage.get("total_tokens") or 0)
-                found.append(vectors)
+        size = self.resource.api_batch_size
+        for start in range(0, len(unique), size):
+            batch = unique[start : start + size]
+            request = client.build_request(
+                "POST", self.resource.endpoint(), json={"model": self.model, "input": batch}
+            )
+            answer = partial(classify, expected=len(batch), dim=self.dim)
+            vectors, usage = self.resource.fetch(client, request, answer, attempts=attempts)
+            self.usage_tokens += int(usage.get("total_tokens") or 0)
+            found.append(vectors)
         index = {text: i for i, text in enumerate(unique)}
         return unit_rows(np.concatenate(found)[[index[t] for t in texts]])
+
+
+def embedding_model_from_env(*, env_vars: bool = False, **overrides: Any) -> EmbeddingModelResource:
+    """The embedding model as the deployment configures it: the source mode and fixtures
+    (BIZOSAAS_SOURCE_MODE, BIZOSAAS_FIXTURES_DIR), the default model, the endpoint and the key
+    (BIZOSAAS_EMBEDDING_*; unset ones keep the resource's defaults). The one construction, for
+    the Dagster definitions (`env_vars=True`: model, endpoint and key as EnvVars, so the UI
+    shows where they come from and never the key) and the API (plain values, resolved now;
+    `overrides` such as shorter timeouts)."""
+    values: dict[str, Any] = {"mode": source_mode(), "fixtures_dir": str(load_settings().fixtures_dir)}
+    for name, env in (
+        ("model", ENV_EMBEDDING_MODEL),
+        ("base_url", ENV_EMBEDDING_BASE_URL),
+        ("api_key", ENV_EMBEDDING_API_KEY),
+    ):
+        if os.environ.get(env):
+            values[name] = EnvVar(env) if env_vars else os.environ[env]
+    return EmbeddingModelResource(**{**values, **overrides})
 
 
 def _error_message(response: httpx.Response) -> str:

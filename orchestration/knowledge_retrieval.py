@@ -9,15 +9,25 @@ single batch (serving/db.py): the vector hits (vector_store.nearest_query), the 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
+from psycopg.rows import dict_row
 
 from ml.knowledge.entities import ENTITY_TYPES, split_key
-from ml.knowledge.retrieval import HUB_TYPES, MAX_DEGREE, Edge, Neighbourhood, Result, rank
-from orchestration.vector_store import Neighbour, Space, nearest, vector_literal
+from ml.knowledge.retrieval import HUB_TYPES, MAX_DEGREE, Edge, Neighbourhood, Result, anchors, rank
+from orchestration.vector_store import (
+    Neighbour,
+    Space,
+    count_query,
+    ef_search_for,
+    nearest_query,
+    needs_exact,
+    rank_neighbours,
+    vector_literal,
+)
 
 _NOT_HUB = " AND ".join(f"{{col}} NOT LIKE '{t}:%%'" for t in sorted(HUB_TYPES))
 
@@ -140,8 +150,77 @@ class Retrieval:
     timings_ms: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Read:
+    """One statement of a retrieval: the driver sends it (in a transaction with the tenant set,
+    `settings` applied transaction-locally) and passes its rows back, as dicts."""
+
+    query: str
+    params: tuple
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """What the reads found: `rank`'s inputs, and the wall time of each stage."""
+
+    hits: dict[str, float]
+    neighbourhood: Neighbourhood
+    similarities: dict[str, float]
+    timings_ms: dict[str, float]
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+def retrieval_reads(
+    tenant_id: str,
+    space: Space,
+    query_vector: np.ndarray,
+    *,
+    k: int,
+    types: Sequence[str] | None,
+    hops: int,
+) -> Generator[Read, list[dict], Gathered]:
+    """The reads of a hybrid retrieval, as a generator the caller drives (`retrieve` with a
+    psycopg connection, the API with its async pool), so both take the same steps:
+
+    1. the seed_count(k) nearest vectors (HNSW), repeated as an exact scan when
+       vector_store.needs_exact says so (after counting the candidates);
+    2. the graph within `hops` of the anchors (the hits `rank` expands from; not every seed);
+    3. the query's similarity to the entities of `types` the graph reached."""
+    started = time.perf_counter()
+    n = seed_count(k)
+    query, params = nearest_query(space, n, types)
+    rows = yield Read(query, params(tenant_id, query_vector), {"hnsw.ef_search": str(ef_search_for(n))})
+    found = rank_neighbours(_neighbour_rows(rows))
+    if needs_exact(len(found), n):
+        query, params = count_query(space, types)
+        rows = yield Read(query, params(tenant_id))
+        if needs_exact(len(found), n, rows[0]["available"]):
+            query, params = nearest_query(space, n, types, exact=True)
+            found = rank_neighbours(_neighbour_rows((yield Read(query, params(tenant_id, query_vector)))))
+    hits = {f"{x.entity_type}:{x.entity_id}": x.similarity for x in found}
+    labels = {f"{x.entity_type}:{x.entity_id}": label_of(x) for x in found}
+    timings = {"vector": _ms(started)}
+
+    started = time.perf_counter()
+    neighbourhood, similarities = Neighbourhood(labels=labels), {}
+    if hops and hits:
+        rows = yield Read(graph_query(hops), graph_params(tenant_id, anchors(hits)))
+        neighbourhood = read_neighbourhood(rows, labels)
+        if reached := reached_entities(neighbourhood, hits, types):
+            rows = yield Read(
+                similarity_query(space), similarity_params(space, tenant_id, query_vector, reached)
+            )
+            similarities = {f"{r['entity_type']}:{r['entity_id']}": float(r["similarity"]) for r in rows}
+    timings["graph"] = _ms(started)
+    return Gathered(hits, neighbourhood, similarities, timings)
+
+
+def _neighbour_rows(rows: Iterable[dict]) -> Iterable[tuple]:
+    return ((r["entity_type"], r["entity_id"], r["content"], r["similarity"]) for r in rows)
 
 
 def retrieve(
@@ -155,21 +234,18 @@ def retrieve(
     hops: int = 2,
 ) -> Retrieval:
     """Hybrid retrieval in the tenant's `space` (conn in a transaction with the tenant set)."""
+    reads = retrieval_reads(tenant_id, space, query_vector, k=k, types=types, hops=hops)
+    rows = None
+    try:
+        while True:
+            read = reads.send(rows)
+            with conn.cursor(row_factory=dict_row) as cur:
+                for name, value in read.settings.items():
+                    cur.execute("SELECT set_config(%s, %s, true)", (name, value))
+                rows = cur.execute(read.query, read.params).fetchall()
+    except StopIteration as done:
+        gathered: Gathered = done.value
     started = time.perf_counter()
-    found = nearest(conn, tenant_id, space, query_vector, seed_count(k), types)
-    hits = {f"{n.entity_type}:{n.entity_id}": n.similarity for n in found}
-    labels = {f"{n.entity_type}:{n.entity_id}": label_of(n) for n in found}
-    timings = {"vector": _ms(started)}
-    started = time.perf_counter()
-    neighbourhood, similarities = Neighbourhood(labels=labels), {}
-    if hops and hits:
-        rows = conn.execute(graph_query(hops), graph_params(tenant_id, list(hits))).fetchall()
-        neighbourhood = read_neighbourhood(rows, labels)
-        if reached := reached_entities(neighbourhood, hits, types):
-            rows = conn.execute(
-                similarity_query(space), similarity_params(space, tenant_id, query_vector, reached)
-            )
-            similarities = {f"{t}:{i}": float(s) for t, i, s in rows}
-    timings["graph"] = _ms(started)
-    results = rank(hits, neighbourhood, similarities, k=k, types=types, hops=hops)
-    return Retrieval(results, space.model, len(hits), timings)
+    results = rank(gathered.hits, gathered.neighbourhood, gathered.similarities, k=k, types=types, hops=hops)
+    timings = {**gathered.timings_ms, "rank": _ms(started)}
+    return Retrieval(results, space.model, len(gathered.hits), timings)

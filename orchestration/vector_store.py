@@ -223,6 +223,38 @@ def nearest_query(space: Space, k: int, types: Sequence[str] | None, *, exact: b
     return query, params
 
 
+def count_query(space: Space, types: Sequence[str] | None):
+    """(query, params-builder) counting the tenant's candidates in `space` (of `types`), with
+    positional parameters (tenant, model, types), for `needs_exact`."""
+    query = (
+        "SELECT count(*) AS available FROM core.embeddings WHERE tenant_id = %s AND model = %s"
+        " AND (%s::text[] IS NULL OR entity_type = ANY(%s::text[]))"
+    )
+
+    def params(tenant_id: str) -> tuple:
+        types_param = list(types) if types else None
+        return (tenant_id, space.model, types_param, types_param)
+
+    return query, params
+
+
+def needs_exact(found: int, k: int, available: int | None = None) -> bool:
+    """Whether a k-nearest HNSW search that returned `found` rows must repeat as an exact scan.
+
+    Asked first without `available`: False means the HNSW result stands (it has k rows). True
+    means count the candidates (`count_query`) and ask again with the count: the exact scan runs
+    only when the tenant has more candidates than the scan found. Short happens with and without
+    a type filter: the filter runs after the scan, dead row versions (re-embedded rows not yet
+    vacuumed) take candidate slots, and a k above the ef_search cap exceeds what one scan yields.
+    Every k-nearest search (`nearest`, the async API) decides through this, as
+
+        needs_exact(len(found), k) and needs_exact(len(found), k, <count>)
+    """
+    if found >= k:
+        return False
+    return available is None or available > found
+
+
 def rank_neighbours(rows: Iterable[tuple[str, str, str, float]]) -> list[Neighbour]:
     """Rows of `nearest_query` as Neighbours, ties (identical texts) in a stable order."""
     found = [Neighbour(t, i, c, float(s)) for t, i, c, s in rows]
@@ -244,18 +276,12 @@ def nearest(
     conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search_for(k)),))
     query, params = nearest_query(space, k, types)
     found = rank_neighbours(conn.execute(query, params(tenant_id, query_vector)))
-    # Short without a type filter too: dead row versions (re-embedded rows not yet vacuumed) take
-    # candidate slots, and a k above the ef_search cap exceeds what one HNSW scan yields.
-    if len(found) < k:
-        types_param = list(types) if types else None
-        available = conn.execute(
-            "SELECT count(*) FROM core.embeddings WHERE tenant_id = %s AND model = %s "
-            "AND (%s::text[] IS NULL OR entity_type = ANY(%s::text[]))",
-            (tenant_id, space.model, types_param, types_param),
-        ).fetchone()[0]
-        if available > len(found):
-            query, params = nearest_query(space, k, types, exact=True)
-            found = rank_neighbours(conn.execute(query, params(tenant_id, query_vector)))
+    count, count_params = count_query(space, types)
+    if needs_exact(len(found), k) and needs_exact(
+        len(found), k, conn.execute(count, count_params(tenant_id)).fetchone()[0]
+    ):
+        query, params = nearest_query(space, k, types, exact=True)
+        found = rank_neighbours(conn.execute(query, params(tenant_id, query_vector)))
     return found
 
 

@@ -6,7 +6,6 @@ Run it with `bizosaas serve` (or `make demo`); docs at /docs.
 from __future__ import annotations
 
 import asyncio
-import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -28,13 +27,14 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         # BIZOSAAS_API_WARM_EMBEDDER=1 loads the embedding model in the background at start-up,
         # so the first knowledge search does not wait for it (~10 s for MiniLM).
         warming = None
-        if os.environ.get("BIZOSAAS_API_WARM_EMBEDDER", "") not in ("", "0"):
+        if config.warm_embedder:
             warming = asyncio.create_task(app.state.embedders.warm())
         try:
             yield
         finally:
             if warming is not None and not warming.done():
                 warming.cancel()
+            app.state.embedders.close()
             await app.state.db.close()
 
     app = FastAPI(
@@ -51,7 +51,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.state.config = config
     app.state.db = Database(config)
     app.state.credentials = CredentialCache(config.auth_cache_ttl_s)
-    app.state.embedders = brain.Embedders()
+    app.state.embedders = brain.Embedders(config)
+    app.state.llm = brain.llm_from_config(config)
     errors.install(app)
     for module in (health, tenants, directory, gaming, esports, saleor, crm, analytics, admin, brain):
         app.include_router(module.router)

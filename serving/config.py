@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from orchestration.settings import ENV_SERVING_URL
+from orchestration.settings import ENV_LLM_API_KEY, ENV_LLM_BASE_URL, ENV_LLM_MODEL, ENV_SERVING_URL
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,25 @@ class ServingConfig:
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    # Knowledge search (serving/routes/brain.py). The embedding model, its endpoint and key come
+    # from BIZOSAAS_EMBEDDING_* through orchestration.embedding_model.embedding_model_from_env,
+    # the one reader shared with the Dagster definitions; these are the API's own knobs.
+    warm_embedder: bool = False  # load the embedding model at start-up, not at the first search
+    # A question is embedded while a client waits: an API model gets a short timeout and few
+    # attempts (an asset, which nobody waits on, retries longer).
+    embed_timeout_s: float = 5.0
+    embed_attempts: int = 2
+    # Measured (bench.knowledge_api --quick --only thrillring, 2 workers on 2 shared cores, load
+    # ~3-5 from other sessions, so rough): the LRU took the repeated mix at 100 clients from 30
+    # to 88 req/s (p95 2.9 s -> 1.6 s; vectors only 59 -> 569 req/s), 100% hits once warm; one
+    # torch thread per worker took distinct questions at 100 clients from 11 to 33 req/s (two
+    # workers with torch's default of one thread per core oversubscribe the cores; concurrent
+    # requests still embed in parallel, torch releases the GIL).
+    question_cache: int = 2048  # question embeddings kept per process (LRU); 0 = off
+    torch_threads: int = 1  # intra-op threads of a local model per worker; 0 = torch's default
+    llm_base_url: str | None = None  # optional answer generation (OpenAI-compatible)
+    llm_model: str | None = None
+    llm_api_key: str | None = None
 
     @classmethod
     def from_env(cls) -> ServingConfig:
@@ -40,4 +59,12 @@ class ServingConfig:
             ),
             jwt_audience=os.environ.get("BIZOSAAS_JWT_AUDIENCE") or None,
             jwt_issuer=os.environ.get("BIZOSAAS_JWT_ISSUER") or None,
+            warm_embedder=os.environ.get("BIZOSAAS_API_WARM_EMBEDDER", "") not in ("", "0"),
+            embed_timeout_s=float(os.environ.get("BIZOSAAS_API_EMBED_TIMEOUT_S", "5")),
+            embed_attempts=int(os.environ.get("BIZOSAAS_API_EMBED_ATTEMPTS", "2")),
+            question_cache=int(os.environ.get("BIZOSAAS_API_QUESTION_CACHE", "2048")),
+            torch_threads=int(os.environ.get("BIZOSAAS_API_TORCH_THREADS", "1")),
+            llm_base_url=(os.environ.get(ENV_LLM_BASE_URL) or "").strip() or None,
+            llm_model=(os.environ.get(ENV_LLM_MODEL) or "").strip() or None,
+            llm_api_key=os.environ.get(ENV_LLM_API_KEY) or None,
         )

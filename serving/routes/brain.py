@@ -4,81 +4,89 @@ through its knowledge graph, each with its evidence; optionally a short answer c
 A search runs in one tenant: the credential's, or the client a master names with X-Tenant-ID.
 The question is embedded here, with the model of the tenant's ready embedding space; the local
 model is loaded once per process, in a worker thread (never on the event loop, never per request).
+The reads are orchestration.knowledge_retrieval's (the same steps as the synchronous `retrieve`),
+sent through the async pool.
 """
 
 import asyncio
-import contextlib
-import os
+import logging
 import time
+from collections import OrderedDict
 from typing import Annotated, Any
 
+import numpy as np
+from dagster import Failure
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+# Imported at start-up, not in the first search: these bring Dagster (~1 s of imports).
 from ml.knowledge.answer import Answer, chat_messages, check_answer, grounding_payload
-from ml.knowledge.embedders import MINILM, Embedder
+from ml.knowledge.embedders import LOCAL_MODELS, Embedder
 from ml.knowledge.entities import ENTITY_TYPES
-from ml.knowledge.retrieval import MAX_HOPS, Neighbourhood, Result, rank
-from orchestration.knowledge_retrieval import (
-    graph_params,
-    graph_query,
-    label_of,
-    reached_entities,
-    read_neighbourhood,
-    seed_count,
-    similarity_params,
-    similarity_query,
-)
-from orchestration.settings import (
-    ENV_EMBEDDING_API_KEY,
-    ENV_EMBEDDING_BASE_URL,
-    ENV_EMBEDDING_MODEL,
-    ENV_LLM_API_KEY,
-    ENV_LLM_BASE_URL,
-    ENV_LLM_MODEL,
-    source_mode,
-)
-from orchestration.vector_store import Space, choose_space, ef_search_for, nearest_query, rank_neighbours
+from ml.knowledge.retrieval import MAX_HOPS, Result, rank
+from orchestration.embedding_model import EmbeddingModelResource, embedding_model_from_env
+from orchestration.knowledge_retrieval import Gathered, retrieval_reads
+from orchestration.knowledge_settings import knowledge_settings
+from orchestration.llm import LlmResource
+from orchestration.settings import ENV_LLM_BASE_URL, ENV_LLM_MODEL, load_settings, source_mode
+from orchestration.sources import SourceError
+from orchestration.vector_store import Space, choose_space
 from serving.auth import TenantScope
+from serving.config import ServingConfig
 from serving.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from serving.filters import clean_text
 from serving.responses import json_response
+
+log = logging.getLogger("bizosaas.api")
 
 router = APIRouter(
     prefix="/api/brain/rag",
     tags=["knowledge"],
     responses={
         **ERROR_RESPONSES,
-        409: {"model": ErrorResponse, "description": "no embeddings are ready for the tenant yet"},
+        409: {
+            "model": ErrorResponse,
+            "description": "no embeddings are ready for the tenant yet, or its knowledge settings are wrong",
+        },
     },
 )
 
 MAX_QUERY = 500
+CACHE_HEADER = "X-Embedding-Cache"
+
+
+def api_embedding_model(config: ServingConfig) -> EmbeddingModelResource:
+    """The deployment's embedding model (embedding_model_from_env), with the API's patience: a
+    client is waiting, so an API model gets a short timeout, few attempts, short backoff, and a
+    Retry-After longer than a couple of seconds fails the search now (503) instead of holding it."""
+    return embedding_model_from_env(
+        timeout_s=config.embed_timeout_s, max_attempts=config.embed_attempts, backoff_s=0.2, max_wait_s=2.0
+    )
 
 
 class Embedders:
-    """One embedder per model per process, loaded on first use (or at start-up, `warm`)."""
+    """One embedder per model per process, loaded on first use (or at start-up, `warm`), and a
+    bounded LRU of question embeddings per (model, question)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ServingConfig) -> None:
+        self.config = config
+        self.resource = api_embedding_model(config)
         self._loaded: dict[str, Embedder] = {}
         self._lock = asyncio.Lock()
+        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self.hits = self.misses = 0
 
-    @staticmethod
-    def default_model() -> str:
-        return os.environ.get(ENV_EMBEDDING_MODEL) or MINILM
+    @property
+    def default_model(self) -> str:
+        return self.resource.model
 
-    @staticmethod
-    def _load(model: str) -> Embedder:
-        # Imported here: the resource module brings Dagster, which only the search needs.
-        from orchestration.embedding_model import EmbeddingModelResource
-
-        resource = EmbeddingModelResource(
-            model=Embedders.default_model(),
-            base_url=os.environ.get(ENV_EMBEDDING_BASE_URL) or "https://api.openai.com/v1",
-            api_key=os.environ.get(ENV_EMBEDDING_API_KEY) or None,
-        )
-        embedder = resource.embedder(model)
+    def _load(self, model: str) -> Embedder:
+        embedder = self.resource.embedder(model, long_lived=True)
         if hasattr(embedder, "load"):
+            if self.config.torch_threads > 0:
+                import torch  # already imported by the model; only its thread count changes
+
+                torch.set_num_threads(self.config.torch_threads)
             embedder.load()
         return embedder
 
@@ -90,7 +98,63 @@ class Embedders:
         return self._loaded[model]
 
     async def warm(self) -> None:
-        await self.get(self.default_model())
+        await self.get(self.default_model)
+
+    @staticmethod
+    def cache_key(model: str, question: str) -> tuple[str, str]:
+        """(model, the question as the model sees it): whitespace is already collapsed
+        (clean_text); the local model's tokenizer is uncased, so case does not matter to it."""
+        return model, question.lower() if model in LOCAL_MODELS else question
+
+    async def embed(self, model: str, question: str) -> tuple[np.ndarray, bool]:
+        """The question's vector, and whether it came from the cache. The cache is touched only
+        on the event loop (no lock needed); the embedding itself runs in a worker thread."""
+        key = self.cache_key(model, question)
+        vector = self._cache.get(key)
+        if vector is not None:
+            self._cache.move_to_end(key)
+            self.hits += 1
+            return vector, True
+        embedder = await self.get(model)
+        vector = (await asyncio.to_thread(embedder.embed, [question]))[0]
+        self.misses += 1
+        if self.config.question_cache > 0:
+            self._cache[key] = vector
+            while len(self._cache) > self.config.question_cache:
+                self._cache.popitem(last=False)
+        return vector, False
+
+    def close(self) -> None:
+        for embedder in self._loaded.values():
+            if hasattr(embedder, "close"):
+                embedder.close()
+
+
+async def embed_question(embedders: Embedders, model: str, question: str) -> tuple[np.ndarray, bool]:
+    """Embedders.embed, with an API model's failure (down, timing out, refusing the key) as a
+    503 that says why; Retry-After when trying again may help."""
+    try:
+        return await embedders.embed(model, question)
+    except SourceError as exc:
+        log.warning("knowledge search: embedding a question with %s failed: %s", model, exc)
+        raise ApiError(
+            503,
+            f"the question could not be embedded with {model}: {exc}",
+            headers={"Retry-After": "5"} if exc.retryable else None,
+        ) from None
+
+
+def llm_from_config(config: ServingConfig) -> LlmResource | None:
+    """The OpenAI-compatible endpoint of BIZOSAAS_LLM_*, or None when it is not configured."""
+    if not config.llm_base_url or not config.llm_model:
+        return None
+    return LlmResource(
+        mode=source_mode(),
+        fixtures_dir=str(load_settings().fixtures_dir),
+        base_url=config.llm_base_url,
+        model=config.llm_model,
+        api_key=config.llm_api_key,
+    )
 
 
 class Evidence(BaseModel):
@@ -152,15 +216,17 @@ SELECT s.model, s.dim, s.leaf_table, s.ready_at,
   FROM core.embedding_spaces s WHERE s.tenant_id = %s ORDER BY s.created_at, s.model"""
 
 
-async def _space(db, tenant_id: str) -> Space:
+async def _space(db, tenant_id: str, default_model: str) -> Space:
     rows = await db.fetch(tenant_id, _SPACES, [tenant_id])
-    preferred = Embedders.default_model()
+    preferred = default_model
     if rows:
-        from orchestration.knowledge_settings import knowledge_settings
-
-        # A bad setting fails the assets loudly; the search keeps the default model.
-        with contextlib.suppress(Exception):
+        try:
             preferred = knowledge_settings(tenant_id, rows[0]["settings"] or {}).embedding_model or preferred
+        except Failure as exc:
+            # The assets fail on it too; searching another model than the tenant asked for would
+            # hide the mistake, so the search says what to fix.
+            log.warning("knowledge search for %s: %s", tenant_id, exc.description)
+            raise ApiError(409, exc.description, code="invalid_settings") from None
     space = choose_space(
         (Space(r["model"], r["dim"], r["leaf_table"], r["ready_at"]) for r in rows), preferred
     )
@@ -174,32 +240,16 @@ async def _space(db, tenant_id: str) -> Space:
     return space
 
 
-async def _nearest(db, tenant_id: str, space: Space, vector, n: int, types: list[str] | None):
-    """vector_store.nearest over the async pool: HNSW with ef_search in the same transaction; a
-    type filter that leaves fewer than n rows is repeated as an exact scan (exact in count)."""
-    settings = {"hnsw.ef_search": str(ef_search_for(n))}
-    found = []
-    for exact in (False, True):
-        query, params = nearest_query(space, n, types, exact=exact)
-        rows = await db.fetch(tenant_id, query, params(tenant_id, vector), settings=settings)
-        found = rank_neighbours(
-            (r["entity_type"], r["entity_id"], r["content"], r["similarity"]) for r in rows
-        )
-        if len(found) >= n or not types:
-            break
-    return found
-
-
-def llm_from_env():
-    """The OpenAI-compatible endpoint of BIZOSAAS_LLM_*, or None when it is not configured."""
-    base_url, model = os.environ.get(ENV_LLM_BASE_URL), os.environ.get(ENV_LLM_MODEL)
-    if not (base_url or "").strip() or not (model or "").strip():
-        return None
-    from orchestration.llm import LlmResource  # brings Dagster: only when answers are asked for
-
-    return LlmResource(
-        mode=source_mode(), base_url=base_url, model=model, api_key=os.environ.get(ENV_LLM_API_KEY) or None
-    )
+async def gather(db, tenant_id: str, space: Space, vector, *, k: int, types, hops: int) -> Gathered:
+    """knowledge_retrieval's reads, each sent as one batch through the async pool."""
+    reads = retrieval_reads(tenant_id, space, vector, k=k, types=types, hops=hops)
+    rows = None
+    try:
+        while True:
+            read = reads.send(rows)
+            rows = await db.fetch(tenant_id, read.query, read.params, settings=read.settings)
+    except StopIteration as done:
+        return done.value
 
 
 def generate_answer(llm, question: str, results: list[Result]) -> Answer:
@@ -247,43 +297,31 @@ async def search(
     started = time.perf_counter()
     question = clean_text(q, "q")
     wanted = parse_types(types)
-    tenant_id, db = scope.tenant_id, request.app.state.db
-    space = await _space(db, tenant_id)
-    timings: dict[str, Any] = {}
+    tenant_id, db, embedders = scope.tenant_id, request.app.state.db, request.app.state.embedders
+    space = await _space(db, tenant_id, embedders.default_model)
 
     mark = time.perf_counter()
-    embedder = await request.app.state.embedders.get(space.model)
-    timings["model_load"] = _ms(mark)
-    mark = time.perf_counter()
-    vector = (await asyncio.to_thread(embedder.embed, [question]))[0]
-    timings["embed"] = _ms(mark)
+    vector, cached = await embed_question(embedders, space.model, question)
+    timings: dict[str, Any] = {"embed": _ms(mark)}
 
+    gathered = await gather(db, tenant_id, space, vector, k=k, types=wanted, hops=hops)
+    timings.update(gathered.timings_ms)
+    # CPU work (~2 ms on ThrillRing's densest neighbourhoods): in a worker thread, so the event
+    # loop keeps serving other requests meanwhile.
     mark = time.perf_counter()
-    found = await _nearest(db, tenant_id, space, vector, seed_count(k), wanted)
-    hits = {f"{n.entity_type}:{n.entity_id}": n.similarity for n in found}
-    labels = {f"{n.entity_type}:{n.entity_id}": label_of(n) for n in found}
-    timings["vector"] = _ms(mark)
-
-    mark = time.perf_counter()
-    neighbourhood, similarities = Neighbourhood(labels=labels), {}
-    if hops and hits:
-        rows = await db.fetch(tenant_id, graph_query(hops), graph_params(tenant_id, list(hits)))
-        neighbourhood = read_neighbourhood(rows, labels)
-        if reached := reached_entities(neighbourhood, hits, wanted):
-            rows = await db.fetch(
-                tenant_id, similarity_query(space), similarity_params(space, tenant_id, vector, reached)
-            )
-            similarities = {f"{r['entity_type']}:{r['entity_id']}": float(r["similarity"]) for r in rows}
-    results = rank(hits, neighbourhood, similarities, k=k, types=wanted, hops=hops)
-    timings["graph"] = _ms(mark)
+    results = await asyncio.to_thread(
+        rank, gathered.hits, gathered.neighbourhood, gathered.similarities, k=k, types=wanted, hops=hops
+    )
+    timings["rank"] = _ms(mark)
 
     generated = None
     if answer:
         mark = time.perf_counter()
-        generated = (await asyncio.to_thread(generate_answer, llm_from_env(), question, results)).as_dict()
+        llm = request.app.state.llm
+        generated = (await asyncio.to_thread(generate_answer, llm, question, results)).as_dict()
         timings["answer"] = _ms(mark)
     timings["total"] = _ms(started)
-    return json_response(
+    response = json_response(
         {
             "tenant_id": tenant_id,
             "query": question,
@@ -296,3 +334,5 @@ async def search(
             "timings_ms": timings,
         }
     )
+    response.headers[CACHE_HEADER] = "hit" if cached else "miss"
+    return response

@@ -17,9 +17,10 @@ from orchestration.warehouse import set_tenant
 
 LABELLED = PROJECT_ROOT / "fixtures" / "knowledge" / "labelled_queries.yaml"
 K = 10
-# Floors the system clears with margin (measured: see the printed report); a regression in the
-# embeddings, the graph or the ranking shows here first.
-MIN_RECALL, MIN_MRR = 0.6, 0.6
+# Floors the system clears with margin; a regression in the embeddings, the graph or the ranking
+# shows here first. Measured on the real assets' vectors and graph (leads included): vectors only
+# recall@10 0.735, MRR 0.774; hybrid 0.738, 0.780.
+MIN_RECALL, MIN_MRR = 0.7, 0.72
 
 
 def _search(conn, embedder, query, hops):
@@ -66,7 +67,7 @@ def test_results_carry_typed_evidence_and_stay_in_the_tenant(serving, embedder):
     query = {"tenant": "thrillring", "q": "games like The Witcher 3", "types": ["game"]}
     found = _search(serving, embedder, query, MAX_HOPS)
     assert found.model == embedder.model and found.seeds == 20
-    assert set(found.timings_ms) == {"vector", "graph"}
+    assert set(found.timings_ms) == {"vector", "graph", "rank"}
     results = [r.as_dict() for r in found.results]
     assert len(results) == K and all(r["type"] == "game" for r in results)
     assert results[0]["key"] == "game:1942" and results[0]["label"] == "The Witcher 3: Wild Hunt"

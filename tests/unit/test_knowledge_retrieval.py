@@ -1,7 +1,8 @@
-"""The hybrid ranking (ml.knowledge.retrieval), without a database."""
+"""The hybrid ranking (ml.knowledge.retrieval) and the order of retrieval's reads, without a database."""
 
 import math
 
+import numpy as np
 import pytest
 
 from ml.knowledge.retrieval import (
@@ -13,6 +14,8 @@ from ml.knowledge.retrieval import (
     recall_at,
     reciprocal_rank,
 )
+from orchestration.knowledge_retrieval import retrieval_reads
+from orchestration.vector_store import Space, needs_exact
 
 WITCHER, ZELDA, SKYRIM, FIFA = "game:1942", "game:7346", "game:472", "game:99"
 RPG, SPORT, TENANT = "genre:rpg", "genre:sport", "tenant:thrillring"
@@ -102,3 +105,53 @@ def test_recall_and_reciprocal_rank():
     assert recall_at(ranked, {"c"}, 2) == 0.0
     assert reciprocal_rank(ranked, {"c", "z"}) == pytest.approx(1 / 3)
     assert reciprocal_rank(ranked, {"z"}) == 0.0
+
+
+def test_the_exact_fallback_runs_only_when_short_and_more_rows_exist():
+    assert not needs_exact(20, 20)  # the HNSW result stands: no count
+    assert needs_exact(7, 20)  # short: count the candidates first
+    assert needs_exact(7, 20, available=300)  # more exist than the scan found: exact scan
+    assert not needs_exact(7, 20, available=7)  # the tenant has only these: they are all there is
+
+
+def _drive(reads, answers):
+    """Run a retrieval_reads generator, answering each read with the next rows; the reads sent."""
+    sent, rows = [], None
+    try:
+        while True:
+            sent.append(reads.send(rows))
+            rows = answers[len(sent) - 1]
+    except StopIteration as done:
+        return sent, done.value
+
+
+def _hit(key, similarity):
+    entity_type, entity_id = key.split(":", 1)
+    return {"entity_type": entity_type, "entity_id": entity_id, "content": f"{key}. text",
+            "similarity": similarity}  # fmt: skip
+
+
+def test_retrieval_reads_fall_back_then_expand_only_from_the_anchors():
+    space = Space("all-MiniLM-L6-v2", 3, "leaf", None)
+    vector = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    hits = [_hit(WITCHER, 0.9), _hit(ZELDA, 0.8), _hit(SKYRIM, 0.7), _hit(FIFA, 0.6), _hit("game:5", 0.5)]
+    edge = {"kind": "edge", "a": WITCHER, "b": "HAS_GENRE", "c": RPG, "w": 1.0}
+    answers = [
+        hits[:2],  # HNSW: short of seed_count(1) = 20
+        [{"available": 5}],  # the tenant has 5 of the type: more than found
+        hits,  # the exact scan
+        [edge, {"kind": "edge", "a": "game:77", "b": "HAS_GENRE", "c": RPG, "w": 1.0}],
+        [{"entity_type": "game", "entity_id": "77", "similarity": 0.3}],
+    ]
+    reads = retrieval_reads("thrillring", space, vector, k=1, types=["game"], hops=2)
+    sent, gathered = _drive(reads, answers)
+    assert len(sent) == 5 and sent[0].settings == {"hnsw.ef_search": "40"}
+    assert "+ 0" not in sent[0].query and "+ 0" in sent[2].query and "count(*)" in sent[1].query
+    # The graph read names the anchors only, not all five hits.
+    assert sent[3].params == ("thrillring", "thrillring", [WITCHER, ZELDA, SKYRIM], "thrillring",
+                              [WITCHER, ZELDA, SKYRIM])  # fmt: skip
+    assert len(gathered.hits) == 5 and gathered.similarities == {"game:77": 0.3}
+    # When the count shows nothing more to find, the short HNSW result stands.
+    sent, gathered = _drive(retrieval_reads("thrillring", space, vector, k=1, types=["game"], hops=0),
+                            [hits[:2], [{"available": 2}]])  # fmt: skip
+    assert len(sent) == 2 and set(gathered.hits) == {WITCHER, ZELDA}
