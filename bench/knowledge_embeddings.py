@@ -205,7 +205,8 @@ def bench_demo_share(env: dict) -> dict:
                 "demo_step_s": round(
                     steps[DagsterEventType.STEP_SUCCESS] - steps[DagsterEventType.STEP_START], 2
                 ),
-                "demo_seconds_embedding": meta["seconds_embedding"],
+                # A tenant without entities embeds nothing (and reports no embedding time).
+                "demo_seconds_embedding": meta.get("seconds_embedding", 0.0),
                 "no_change_rerun_s": round(rerun_s, 2),
                 "no_change_rerun_embedder_calls": rerun_calls,
             }
