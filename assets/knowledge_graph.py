@@ -166,7 +166,9 @@ def knowledge_graph(
     started = time.perf_counter()
     neighbours = similar_neighbours(vectors, {e.key for e in entities}, knowledge)
     seconds["neighbours"] = time.perf_counter() - started
-    if space is None:
+    if not entities:
+        similar_note = "the tenant has no entities yet: its graph is its Tenant node"
+    elif space is None:
         similar_note = f"no ready embedding space (preferred {preferred}): graph built without SIMILAR_TO"
         context.log.warning(f"{tenant_id}: {similar_note}; materialize `embeddings` first")
     elif knowledge.similar_k == 0:

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from ml.knowledge.embedders import LOCAL_MODELS, MINILM, Embedder, MiniLmEmbedder, model_dim, unit_rows
 from orchestration.knowledge_settings import KnowledgeSettings
+from orchestration.llm import openai_error_message
 from orchestration.settings import (
     ENV_EMBEDDING_API_KEY,
     ENV_EMBEDDING_BASE_URL,
@@ -142,16 +143,6 @@ def embedding_model_from_env(*, env_vars: bool = False, **overrides: Any) -> Emb
     return EmbeddingModelResource(**{**values, **overrides})
 
 
-def _error_message(response: httpx.Response) -> str:
-    try:
-        error = response.json().get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:200]
-    except (ValueError, AttributeError):
-        pass
-    return " ".join(response.text[:160].split())
-
-
 def classify(response: httpx.Response, expected: int, dim: int) -> tuple[np.ndarray, dict[str, Any]]:
     """((expected, dim) vectors in input order, usage) of an embeddings answer; Retry or Reject."""
     status = response.status_code
@@ -188,9 +179,11 @@ def classify(response: httpx.Response, expected: int, dim: int) -> tuple[np.ndar
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         return vectors, usage
     if status in (401, 403):
-        raise Reject(f"the embeddings API refused the key (HTTP {status}: {_error_message(response)}); "
+        raise Reject(f"the embeddings API refused the key (HTTP {status}: {openai_error_message(response)}); "
                      f"check {ENV_EMBEDDING_API_KEY}")  # fmt: skip
     if status in (400, 404, 422):
-        raise Reject(f"the embeddings API rejected the request (HTTP {status}): {_error_message(response)}")
+        raise Reject(
+            f"the embeddings API rejected the request (HTTP {status}): {openai_error_message(response)}"
+        )
     retry_on_status(response)
-    raise Reject(f"HTTP {status} from the embeddings API: {_error_message(response)}")
+    raise Reject(f"HTTP {status} from the embeddings API: {openai_error_message(response)}")

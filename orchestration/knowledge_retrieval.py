@@ -17,7 +17,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ml.knowledge.entities import ENTITY_TYPES, split_key
-from ml.knowledge.retrieval import HUB_TYPES, MAX_DEGREE, Edge, Neighbourhood, Result, anchors, rank
+from ml.knowledge.graph import Edge
+from ml.knowledge.retrieval import HUB_TYPES, MAX_DEGREE, Neighbourhood, Result, anchors, rank
 from orchestration.vector_store import (
     Neighbour,
     Space,

@@ -72,7 +72,8 @@ class LlmResource(HttpSourceResource):
         return ChatAnswer(content, model or self.model, finish, usage, attempts)
 
 
-def _error_message(response: httpx.Response) -> str:
+def openai_error_message(response: httpx.Response) -> str:
+    """The `error.message` of an OpenAI-style error body, else the start of the body."""
     try:
         error = response.json().get("error")
         if isinstance(error, dict) and error.get("message"):
@@ -96,9 +97,11 @@ def classify(response: httpx.Response) -> tuple[str, str | None, str | None, dic
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         return content, body.get("model"), first.get("finish_reason"), usage
     if status in (401, 403):
-        raise Reject(f"the LLM endpoint refused the key (HTTP {status}: {_error_message(response)}); "
+        raise Reject(f"the LLM endpoint refused the key (HTTP {status}: {openai_error_message(response)}); "
                      f"check {ENV_LLM_API_KEY}")  # fmt: skip
     if status in (400, 404, 422):
-        raise Reject(f"the LLM endpoint rejected the request (HTTP {status}): {_error_message(response)}")
+        raise Reject(
+            f"the LLM endpoint rejected the request (HTTP {status}): {openai_error_message(response)}"
+        )
     retry_on_status(response)
-    raise Reject(f"HTTP {status} from the LLM endpoint: {_error_message(response)}")
+    raise Reject(f"HTTP {status} from the LLM endpoint: {openai_error_message(response)}")

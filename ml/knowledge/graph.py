@@ -74,7 +74,8 @@ class Edge:
     rel: str
     dst: str
     weight: float = 1.0
-    properties: Mapping[str, Any] = field(default_factory=dict)
+    # Not hashed (a dict is not hashable), so edges can live in sets; still compared.
+    properties: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def key(self) -> tuple[str, str, str]:

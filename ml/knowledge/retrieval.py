@@ -31,6 +31,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ml.knowledge.entities import ENTITY_TYPES, split_key
+from ml.knowledge.graph import Edge
 
 DECAY = 0.3  # per edge: a neighbour's neighbour counts 9% of the anchor's lift
 ANCHORS = 3
@@ -43,14 +44,6 @@ MAX_HOPS = 2
 MAX_DEGREE = 20
 HUB_TYPES = frozenset({"tenant"})
 MAX_EVIDENCE_PATHS = 3
-
-
-@dataclass(frozen=True)
-class Edge:
-    src: str
-    rel: str
-    dst: str
-    weight: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,17 @@ import math
 import numpy as np
 import pytest
 
+from ml.knowledge.graph import Edge
 from ml.knowledge.retrieval import (
     DECAY,
     MAX_DEGREE,
-    Edge,
     Neighbourhood,
     rank,
     recall_at,
     reciprocal_rank,
 )
 from orchestration.knowledge_retrieval import retrieval_reads
-from orchestration.vector_store import Space, needs_exact
+from orchestration.vector_store import Space, ef_search_for, needs_exact
 
 WITCHER, ZELDA, SKYRIM, FIFA = "game:1942", "game:7346", "game:472", "game:99"
 RPG, SPORT, TENANT = "genre:rpg", "genre:sport", "tenant:thrillring"
@@ -145,7 +145,7 @@ def test_retrieval_reads_fall_back_then_expand_only_from_the_anchors():
     ]
     reads = retrieval_reads("thrillring", space, vector, k=1, types=["game"], hops=2)
     sent, gathered = _drive(reads, answers)
-    assert len(sent) == 5 and sent[0].settings == {"hnsw.ef_search": "40"}
+    assert len(sent) == 5 and sent[0].settings == {"hnsw.ef_search": str(ef_search_for(20))}
     assert "+ 0" not in sent[0].query and "+ 0" in sent[2].query and "count(*)" in sent[1].query
     # The graph read names the anchors only, not all five hits.
     assert sent[3].params == ("thrillring", "thrillring", [WITCHER, ZELDA, SKYRIM], "thrillring",
