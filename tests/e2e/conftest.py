@@ -3,6 +3,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from orchestration.processes import api_command, free_port, stop, wait_for_http
@@ -57,5 +58,10 @@ def api(platform, materialized):
     port = free_port()
     env = {**os.environ, "BIZOSAAS_JWT_SECRET": JWT_SECRET, "BIZOSAAS_API_AUTH_CACHE_TTL_S": "0"}
     proc = started(api_command("127.0.0.1", port), f"http://127.0.0.1:{port}/health", env)
+    # The first knowledge search loads the embedding model in the API process (~10-20 s on a busy
+    # machine): once here, so no test (schemathesis's 10 s timeout included) pays for it.
+    warm = httpx.get(f"http://127.0.0.1:{port}/api/brain/rag/search", params={"q": "warm up"},
+                     headers={"X-API-Key": issued["thrillring"]}, timeout=180)  # fmt: skip
+    assert warm.status_code == 200, warm.text
     yield Api(f"http://127.0.0.1:{port}", issued)
     stop(proc)

@@ -2,7 +2,6 @@
 the tenant's model and reads vectors and graph under RLS. Vectors and graph come from the real
 embeddings and knowledge_graph assets (the `materialized` session fixture)."""
 
-import httpx
 import psycopg
 import pytest
 
@@ -17,10 +16,7 @@ PLANTED_ID = "e2e-planted-isolation"
 
 @pytest.fixture(scope="module")
 def searchable(api, knowledge):
-    # The first search loads the model in the API process (~10 s): give it the time once.
-    response = httpx.get(f"{api.url}{SEARCH}", params={"q": "warm up"},
-                         headers={"X-API-Key": api.keys["thrillring"]}, timeout=120)  # fmt: skip
-    assert response.status_code == 200, response.text
+    # The `api` fixture has already loaded the model in the API process with a first search.
     return api
 
 
