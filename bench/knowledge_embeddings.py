@@ -187,7 +187,11 @@ def bench_demo_share(env: dict) -> dict:
     with DagsterInstance.get() as instance:
         for tenant in ("bizoholic", "coreldove", "business_directory", "thrillring", "quanttrade"):
             records = instance.fetch_materializations(
-                AssetRecordsFilter(asset_key=AssetKey("embeddings"), asset_partitions=[tenant]), limit=1
+                AssetRecordsFilter(asset_key=AssetKey("embeddings"), asset_partitions=[tenant]),
+                limit=1,
+                # The first materialization: the demo's, which embedded everything (a later one on a
+                # reused bench folder would be a no-change run).
+                ascending=True,
             ).records
             if not records:
                 continue
