@@ -97,9 +97,7 @@ def node_statements(
             f"SET n = row.props, n:{node_type}, n.tenant_id = $tenant_id, n.key = row.key, "
             f"n.node_type = '{node_type}', n.label = row.label, n.sync_id = $sync_id"
         )
-        for chunk in batches(by_type[node_type], batch_size):
-            params = {"tenant_id": tenant_id, "sync_id": sync_id, "rows": list(chunk)}
-            statements.append(Statement(text, params, len(chunk)))
+        statements += _batched(text, by_type[node_type], tenant_id, sync_id, batch_size)
     return statements
 
 
@@ -126,10 +124,16 @@ def edge_statements(
             f"MERGE (a)-[r:{rel}]->(b) "
             f"SET r = row.props, r.tenant_id = $tenant_id, r.weight = row.weight, r.sync_id = $sync_id"
         )
-        for chunk in batches(by_type[rel], batch_size):
-            params = {"tenant_id": tenant_id, "sync_id": sync_id, "rows": list(chunk)}
-            statements.append(Statement(text, params, len(chunk)))
+        statements += _batched(text, by_type[rel], tenant_id, sync_id, batch_size)
     return statements
+
+
+def _batched(text: str, rows: list, tenant_id: str, sync_id: str, batch_size: int) -> list[Statement]:
+    """`text` once per batch of `rows`, with the tenant and the sync id."""
+    return [
+        Statement(text, {"tenant_id": tenant_id, "sync_id": sync_id, "rows": list(chunk)}, len(chunk))
+        for chunk in batches(rows, batch_size)
+    ]
 
 
 def removal_statements(tenant_id: str, sync_id: str, batch_size: int = DEFAULT_BATCH_SIZE) -> list[Statement]:
