@@ -24,7 +24,6 @@ from typing import Any
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckResult,
     AssetExecutionContext,
     AssetSpec,
     Config,
@@ -55,7 +54,7 @@ from orchestration.crm_source import CrmLeadsResource, CrmTokenMissingError
 from orchestration.file_drops import DropFolderResource, FileOutcome, process_drop
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
-from orchestration.quality import validate
+from orchestration.quality import skipped_check, validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
 from orchestration.tenant_settings import tenant_settings
@@ -674,7 +673,7 @@ def _partition(context) -> str | None:
 def crm_leads_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = _partition(context)
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     rows = warehouse.query(
         tenant_id,
         f"SELECT lead_id, email, email_key, status, source_records FROM {LEADS_TABLE} WHERE tenant_id = %s",
@@ -706,7 +705,7 @@ def crm_leads_valid(context: AssetCheckExecutionContext, warehouse: WarehouseRes
 def crm_lead_outcomes_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = _partition(context)
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     rows = warehouse.query(
         tenant_id,
         f"""SELECT o.lead_id, o.outcome, (l.lead_id IS NOT NULL) AS known_lead,

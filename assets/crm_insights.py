@@ -45,7 +45,7 @@ from orchestration.errors import PlatformError
 from orchestration.llm import LlmResource
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
-from orchestration.quality import validate
+from orchestration.quality import skipped_check, validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.settings import ENV_LLM_BASE_URL, ENV_LLM_MODEL, platform_now
 from orchestration.sources import SourceError
@@ -243,7 +243,7 @@ def _missing_references(tenant_id: str, recommendations: list[dict], rows: set[t
 )
 def campaign_insights_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not context.has_partition_key:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     return check_tenant_insights(warehouse, context.partition_key)
 
 

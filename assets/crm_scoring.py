@@ -48,7 +48,7 @@ from ml.crm.features import (
 from orchestration.crm_settings import crm_settings
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
-from orchestration.quality import validate
+from orchestration.quality import skipped_check, validate
 from orchestration.settings import platform_now
 from orchestration.tenant_settings import tenant_settings
 from orchestration.warehouse import WarehouseResource, write_partition
@@ -457,10 +457,6 @@ crm_retrain_job = define_asset_job(
 # --- checks --------------------------------------------------------------------------------------
 
 
-def _skipped() -> AssetCheckResult:
-    return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
-
-
 @asset_check(
     asset=lead_features,
     blocking=True,
@@ -469,7 +465,7 @@ def _skipped() -> AssetCheckResult:
 )
 def lead_features_point_in_time(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not context.has_partition_key:
-        return _skipped()
+        return skipped_check()
     tenant_id = context.partition_key
     rows = _rows(warehouse, tenant_id,
                  f"""SELECT lead_id, extract(epoch FROM as_of - max_input_at)::float8 AS headroom_s
@@ -493,7 +489,7 @@ def lead_features_point_in_time(context: AssetCheckExecutionContext, warehouse: 
 )
 def lead_features_labels_known(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not context.has_partition_key:
-        return _skipped()
+        return skipped_check()
     tenant_id = context.partition_key
     rows = _rows(warehouse, tenant_id,
                  f"""SELECT lead_id, label,
@@ -521,7 +517,7 @@ def lead_scoring_model_champion_above_floor(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ):
     if not context.has_partition_key:
-        return _skipped()
+        return skipped_check()
     tenant_id = context.partition_key
     floor = crm_settings(tenant_id, tenant_settings(warehouse, tenant_id)).min_model_auc
     champion = next((v for v in registry(warehouse, tenant_id) if v["status"] == "champion"), None)
@@ -553,7 +549,7 @@ def lead_scoring_model_champion_above_floor(
 )
 def lead_scores_in_range(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not context.has_partition_key:
-        return _skipped()
+        return skipped_check()
     tenant_id = context.partition_key
     with warehouse.tenant_transaction(tenant_id) as conn, conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(

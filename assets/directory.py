@@ -21,7 +21,6 @@ from typing import Any
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckResult,
     AssetExecutionContext,
     AssetSpec,
     Config,
@@ -46,7 +45,7 @@ from orchestration.api_limits import ApiLedger, BudgetExhaustedError
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
-from orchestration.quality import validate
+from orchestration.quality import skipped_check, validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
 from orchestration.tenant_settings import settings_error, tenant_settings
@@ -471,7 +470,7 @@ def tenant_listings(conn, tenant_id: str, searches: tuple[Search, ...]) -> list[
 def business_cache_listings_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = context.partition_key if context.has_partition_key else None
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     searches = load_directory_settings(warehouse, tenant_id).searches
     with warehouse.tenant_transaction(tenant_id) as conn:
         listings = tenant_listings(conn, tenant_id, searches)
@@ -629,7 +628,7 @@ _EVENTS = ("appeared", "changed", "disappeared", "reappeared")
 def businesses_master_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = context.partition_key if context.has_partition_key else None
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     rows = warehouse.query(
         tenant_id,
         f"""SELECT business_id, name, name_key, lat, lon, phone, website, attribution,

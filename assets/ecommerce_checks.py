@@ -5,7 +5,7 @@ equals its lines plus shipping" holds to the cent, not to a float's last bit.
 """
 
 import pandas as pd
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asset_check
+from dagster import AssetCheckExecutionContext, AssetKey, asset_check
 
 from assets.ecommerce import (
     LINES_TABLE,
@@ -16,17 +16,13 @@ from assets.ecommerce import (
 )
 from ml.ecommerce.money import CURRENCIES
 from ml.ecommerce.saleor import ORDER_STATUSES
-from orchestration.quality import validate
+from orchestration.quality import skipped_check, validate
 from orchestration.warehouse import WarehouseResource
 
 # Half a cent: amounts are stored in their currency's minor unit, so any real difference is at
 # least one cent and float conversion never reaches this.
 CENT_TOLERANCE = 0.005
 KNOWN_CURRENCIES = sorted(CURRENCIES)
-
-
-def _skipped() -> AssetCheckResult:
-    return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -43,7 +39,7 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 )
 def products_catalogue_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not context.has_partition_key:
-        return _skipped()
+        return skipped_check()
     tenant_id = context.partition_key
     columns = ["product_id", "slug", "name", "currency", "price_min", "price_max"]
     rows = warehouse.query(
@@ -81,7 +77,7 @@ def products_catalogue_valid(context: AssetCheckExecutionContext, warehouse: War
 )
 def product_variants_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not context.has_partition_key:
-        return _skipped()
+        return skipped_check()
     tenant_id = context.partition_key
     columns = ["variant_id", "sku", "price", "currency", "quantity_available"]
     rows = warehouse.query(
@@ -135,7 +131,7 @@ def _orders_of_run(context, warehouse: WarehouseResource) -> list[dict]:
 )
 def orders_totals_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not (context.has_partition_key or context.has_partition_key_range):
-        return _skipped()
+        return skipped_check()
     columns = [
         "tenant_id",
         "order_id",
@@ -175,7 +171,7 @@ def orders_totals_valid(context: AssetCheckExecutionContext, warehouse: Warehous
 )
 def order_lines_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not (context.has_partition_key or context.has_partition_key_range):
-        return _skipped()
+        return skipped_check()
     rows = []
     for tenant_id, days in run_partitions(context).items():
         rows += warehouse.query(

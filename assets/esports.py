@@ -23,7 +23,6 @@ from typing import Any
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckResult,
     AssetExecutionContext,
     AssetSpec,
     Config,
@@ -44,7 +43,7 @@ from orchestration.feed_sources import NewsFeedResource
 from orchestration.file_drops import DropFolderResource, FileOutcome, process_drop
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
-from orchestration.quality import validate
+from orchestration.quality import skipped_check, validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
 from orchestration.tenant_settings import settings_error, tenant_settings
@@ -438,7 +437,7 @@ def esports_news(
 def esports_news_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = context.partition_key if context.has_partition_key else None
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     rows = warehouse.query(
         tenant_id,
         # A bare guid ("12345") is only unique within its feed; a URI-like one everywhere.
@@ -694,7 +693,7 @@ def _partition(context) -> str | None:
 def players_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = _partition(context)
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     rows = warehouse.query(
         tenant_id,
         f"""SELECT player_id, lower(handle) AS handle_key, country, skill_rating,
@@ -729,7 +728,7 @@ def players_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResou
 def tournaments_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = _partition(context)
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     rows = warehouse.query(
         tenant_id,
         f"""SELECT tournament_id, prize_pool::float8 AS prize_pool, currency, status,
@@ -762,7 +761,7 @@ def tournaments_valid(context: AssetCheckExecutionContext, warehouse: WarehouseR
 def tournament_entries_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = _partition(context)
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     rows = warehouse.query(
         tenant_id,
         f"""SELECT tournament_id, player_id, placement, prize_won::float8 AS prize_won

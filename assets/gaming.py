@@ -23,7 +23,6 @@ from typing import Any
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckResult,
     AssetExecutionContext,
     AssetSpec,
     Config,
@@ -55,7 +54,7 @@ from orchestration.partitions import (
     tenant_daily_partitions,
     tenant_partitions,
 )
-from orchestration.quality import validate
+from orchestration.quality import skipped_check, validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
 from orchestration.tenant_settings import settings_error, tenant_settings
@@ -448,7 +447,7 @@ _CHANGE_KINDS = ("price_up", "price_down", "discount_started", "discount_ended",
 def game_catalogue_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     tenant_id = context.partition_key if context.has_partition_key else None
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     columns = [
         "igdb_id",
         "steam_appid",
@@ -504,7 +503,7 @@ def game_catalogue_valid(context: AssetCheckExecutionContext, warehouse: Warehou
 )
 def game_price_snapshots_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
     if not context.has_partition_key:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     keys = context.partition_key.keys_by_dimension
     tenant_id, day = keys[TENANT_DIMENSION], date.fromisoformat(keys[DATE_DIMENSION])
     columns = ["igdb_id", "steam_appid", "currency", "initial_price", "final_price", "discount_percent"]

@@ -38,6 +38,7 @@ from orchestration.knowledge_entities import ENTITY_DEPS, KNOWLEDGE_AUTOMATION, 
 from orchestration.knowledge_settings import tenant_knowledge
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
+from orchestration.quality import skipped_check
 from orchestration.sources import SourceError
 from orchestration.vector_store import (
     EMBEDDINGS_TABLE,
@@ -224,10 +225,6 @@ def embeddings(
     return MaterializeResult(metadata=metadata)
 
 
-def _skipped() -> AssetCheckResult:
-    return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
-
-
 @asset_check(
     asset=embeddings,
     blocking=True,
@@ -238,7 +235,7 @@ def embeddings_current(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource, embedding_model: EmbeddingModelResource
 ) -> AssetCheckResult:
     if not context.has_partition_key:
-        return _skipped()
+        return skipped_check()
     tenant_id = context.partition_key
     _, model = tenant_knowledge(warehouse, embedding_model, tenant_id)
     with warehouse.tenant_transaction(tenant_id) as conn:
@@ -270,7 +267,7 @@ def embeddings_dims_match(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
     if not context.has_partition_key:
-        return _skipped()
+        return skipped_check()
     tenant_id = context.partition_key
     rows = warehouse.query(
         tenant_id,

@@ -20,6 +20,7 @@ from dagster import (
 
 from orchestration.metadata import preview_table
 from orchestration.partitions import tenant_partitions
+from orchestration.quality import skipped_check
 from orchestration.warehouse import WarehouseResource
 
 TENANT_PROFILE_TABLE = "core.tenant_profile"
@@ -82,7 +83,7 @@ def tenant_profile(context: AssetExecutionContext, warehouse: WarehouseResource)
 def tenant_profile_matches_registry(context, warehouse: WarehouseResource) -> AssetCheckResult:
     tenant_id = context.partition_key if context.has_partition_key else None
     if tenant_id is None:
-        return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
+        return skipped_check()
     rows = warehouse.query(
         tenant_id,
         """SELECT p.domains AS profile_domains, t.domains AS registry_domains

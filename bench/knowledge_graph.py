@@ -152,34 +152,21 @@ def _vectors(warehouse, groups: dict[str, list[str]], rng: np.random.Generator) 
 
 
 def one_build(warehouse) -> dict[str, float]:
-    """The knowledge_graph asset's steps, timed one by one (the asset's own functions, in its order)."""
-    from assets.knowledge_graph import load_graph_inputs, similar_neighbours, write_graph
+    """One build of the knowledge_graph asset's own steps (`rebuild_graph`), each timed."""
+    from assets.knowledge_graph import rebuild_graph
     from ml.knowledge.embedders import MINILM
-    from ml.knowledge.graph import build_graph
     from orchestration.knowledge_settings import KnowledgeSettings
 
-    knowledge = KnowledgeSettings()
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    with warehouse.tenant_transaction(BENCH_TENANT) as conn:
-        entities, _, vectors = load_graph_inputs(conn, BENCH_TENANT, knowledge, MINILM)
-    timings["load_entities_and_vectors"] = time.perf_counter() - started
-    started = time.perf_counter()
-    neighbours = similar_neighbours(vectors, {e.key for e in entities}, knowledge)
-    timings["similar_to_neighbours"] = time.perf_counter() - started
-    started = time.perf_counter()
-    graph = build_graph(BENCH_TENANT, entities, neighbours)
-    timings["build"] = time.perf_counter() - started
-    started = time.perf_counter()
-    with warehouse.tenant_transaction(BENCH_TENANT) as conn:
-        written = write_graph(conn, BENCH_TENANT, graph, "bench")
-    timings["write_postgres"] = time.perf_counter() - started
+    built = rebuild_graph(warehouse, BENCH_TENANT, KnowledgeSettings(), MINILM, "bench")
+    names = {"load": "load_entities_and_vectors", "neighbours": "similar_to_neighbours", "build": "build",
+             "write": "write_postgres"}  # fmt: skip
+    timings = {names[step]: s for step, s in built.seconds.items()}
     timings["total"] = sum(timings.values())
-    timings["entities"] = len(entities)
-    timings["nodes"] = len(graph.nodes)
-    timings["edges"] = len(graph.edges)
-    timings["similar_to_edges"] = graph.edges_by_type().get("SIMILAR_TO", 0)
-    timings["rows_written"] = len(written.upsert_nodes) + len(written.upsert_edges)
+    timings["entities"] = len(built.entities)
+    timings["nodes"] = len(built.graph.nodes)
+    timings["edges"] = len(built.graph.edges)
+    timings["similar_to_edges"] = built.graph.edges_by_type().get("SIMILAR_TO", 0)
+    timings["rows_written"] = len(built.written.upsert_nodes) + len(built.written.upsert_edges)
     return timings
 
 

@@ -82,3 +82,8 @@ def validate(
             "failed_expectations": MetadataValue.json(failed),
         },
     )
+
+
+def skipped_check() -> AssetCheckResult:
+    """The result of a per-tenant check in a run that materialized no partition (nothing to check)."""
+    return AssetCheckResult(passed=True, metadata={"skipped": "no partition in this run"})
