@@ -47,6 +47,13 @@ ENV_EMBEDDING_API_KEY = "BIZOSAAS_EMBEDDING_API_KEY"
 ENV_NEO4J_URI = "NEO4J_URI"
 ENV_NEO4J_USER = "NEO4J_USER"
 ENV_NEO4J_PASSWORD = "NEO4J_PASSWORD"
+# QuantTrade market data: CoinGecko (keyless works; a Demo or Pro key raises its limits),
+# Alpha Vantage (a key is required live) and the keyless Frankfurter (ECB) exchange rates.
+ENV_COINGECKO_KEY = "COINGECKO_API_KEY"
+ENV_COINGECKO_PLAN = "COINGECKO_PLAN"  # demo | pro (the header and host differ)
+ENV_ALPHAVANTAGE_KEY = "ALPHAVANTAGE_API_KEY"
+# Comma-separated IPs or CIDR blocks that may call the QuantTrade routes; unset = any address.
+ENV_QUANTTRADE_ALLOWED_IPS = "BIZOSAAS_QUANTTRADE_ALLOWED_IPS"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.
