@@ -9,7 +9,6 @@ day's watermark (status changes, refunds) and merges them, rewriting the day ato
 answer Saleor gives is stored in raw.ecommerce_api_responses before it is parsed.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -49,6 +48,7 @@ from orchestration.metadata import preview_table
 from orchestration.partitions import (
     DATE_DIMENSION,
     TENANT_DIMENSION,
+    run_partitions,
     tenant_daily_partitions,
     tenant_partitions,
 )
@@ -470,17 +470,6 @@ class OrdersConfig(Config):
         default=False,
         description="Refetch every order of the day instead of those updated since the day's watermark.",
     )
-
-
-def run_partitions(context) -> dict[str, list[date]]:
-    """The (tenant -> days) of a run: one partition, or a range (one run for many days)."""
-    if not (context.has_partition_key or context.has_partition_key_range):
-        return {}
-    by_tenant: dict[str, list[date]] = defaultdict(list)
-    for key in context.partition_keys:
-        dims = key.keys_by_dimension
-        by_tenant[dims[TENANT_DIMENSION]].append(date.fromisoformat(dims[DATE_DIMENSION]))
-    return {tenant: sorted(days) for tenant, days in sorted(by_tenant.items())}
 
 
 def day_bounds(day: date) -> tuple[str, str]:

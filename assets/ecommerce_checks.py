@@ -12,10 +12,10 @@ from assets.ecommerce import (
     ORDERS_TABLE,
     PRODUCTS_TABLE,
     VARIANTS_TABLE,
-    run_partitions,
 )
 from ml.ecommerce.money import CURRENCIES
 from ml.ecommerce.saleor import ORDER_STATUSES
+from orchestration.partitions import run_partitions
 from orchestration.quality import skipped_check, validate
 from orchestration.warehouse import WarehouseResource
 

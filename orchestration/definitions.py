@@ -23,6 +23,7 @@ from assets import (
     knowledge,
     knowledge_graph,
     tenancy,
+    trading_market,
 )
 from orchestration.crm_source import CrmLeadsResource
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
@@ -35,6 +36,9 @@ from orchestration.neo4j import Neo4jResource
 from orchestration.runtime import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from orchestration.saleor import SaleorResource
 from orchestration.settings import (
+    ENV_ALPHAVANTAGE_KEY,
+    ENV_COINGECKO_KEY,
+    ENV_COINGECKO_PLAN,
     ENV_IGDB_CLIENT_ID,
     ENV_IGDB_CLIENT_SECRET,
     ENV_LLM_API_KEY,
@@ -51,6 +55,7 @@ from orchestration.settings import (
     load_settings,
     source_mode,
 )
+from orchestration.trading_sources import AlphaVantageResource, CoinGeckoResource, FrankfurterResource
 from orchestration.warehouse import WarehouseResource
 from sensors.automation import automation_sensor
 from sensors.crm_retrain import crm_retrain_sensor
@@ -71,6 +76,7 @@ DOMAIN_MODULES = [
     knowledge,
     knowledge_graph,
     analytics,
+    trading_market,
 ]
 
 # Source mode and fixtures are deployment settings, not secrets; keys stay EnvVars so the UI
@@ -82,6 +88,8 @@ SOURCE_SETTINGS = {
 # Replay answers come from disk: Steam's live spacing (1.5 s, and minutes after a 429) would
 # keep the demo waiting minutes for ThrillRing's 50 games. Live mode keeps the published limits.
 STEAM_PACE = {"min_interval_s": 0.01, "throttle_pause_s": 0.05} if source_mode() == "replay" else {}
+# Likewise the market-data APIs' spacing (Alpha Vantage's free tier: 12 s between requests).
+MARKET_PACE = {"min_interval_s": 0.0} if source_mode() == "replay" else {}
 
 
 def _env(name: str) -> EnvVar | None:
@@ -100,6 +108,7 @@ defs = Definitions(
         ecommerce.saleor_api,
         crm.crm_api,
         crm.crm_drop_folder,
+        *trading_market.source_apis,
     ],
     asset_checks=load_asset_checks_from_modules(DOMAIN_MODULES),
     jobs=[
@@ -113,6 +122,7 @@ defs = Definitions(
         crm.crm_sync_job,
         crm.crm_drops_job,
         crm_scoring.crm_retrain_job,
+        trading_market.market_prices_job,
     ],
     schedules=[
         analytics.nightly_marts_schedule,
@@ -124,6 +134,7 @@ defs = Definitions(
         ecommerce.ecommerce_products_schedule,
         ecommerce.ecommerce_orders_schedule,
         crm.crm_hourly_sync,
+        trading_market.market_prices_daily,
     ],
     sensors=[
         tenant_registry_sensor,
@@ -152,6 +163,13 @@ defs = Definitions(
         "crm_api_client": CrmLeadsResource(
             **SOURCE_SETTINGS, **({"min_interval_s": 0.0} if source_mode() == "replay" else {})
         ),
+        "coingecko": CoinGeckoResource(
+            **SOURCE_SETTINGS, **MARKET_PACE, api_key=_env(ENV_COINGECKO_KEY), plan=_env(ENV_COINGECKO_PLAN)
+        ),
+        "alphavantage": AlphaVantageResource(
+            **SOURCE_SETTINGS, **MARKET_PACE, api_key=_env(ENV_ALPHAVANTAGE_KEY)
+        ),
+        "frankfurter": FrankfurterResource(**SOURCE_SETTINGS, **MARKET_PACE),
         "llm": LlmResource(
             **SOURCE_SETTINGS,
             base_url=_env(ENV_LLM_BASE_URL),

@@ -5,7 +5,9 @@ in the instance's Postgres storage, so they show in the Dagster UI like any othe
 are grouped by partitions definition and run in dependency order, one run per partition. Daily
 assets build their latest day, or the last `days` days: as one run per tenant over the range
 when every asset of the group accepts ranges (a single-run backfill policy), else one run per
-tenant and day.
+tenant and day. An asset tagged `bizosaas/history: full` (with a single-run policy) builds every
+day of its partitions instead, in one run per tenant: market data whose strategies need years of
+bars, and whose source answers a whole history in one request per symbol.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from orchestration.partitions import DATE_DIMENSION, TENANT_DIMENSION
 # Dagster's run tags for a run over a range of partitions (what a single-run backfill launches).
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+# An asset's tag asking the planner for all its days whatever `days` says (value "full").
+HISTORY_TAG = "bizosaas/history"
 
 
 @dataclass
@@ -103,7 +107,34 @@ def _accepts_ranges(graph, keys: list[AssetKey], days: int) -> bool:
     return True
 
 
+def _full_history(graph, key: AssetKey) -> bool:
+    if graph.get(key).tags.get(HISTORY_TAG) != "full":
+        return False
+    policy = graph.get(key).backfill_policy
+    if policy is None or policy.max_partitions_per_run is not None:
+        raise PlatformError(
+            f"{key.to_user_string()} asks for its full history ({HISTORY_TAG}=full) but does not "
+            "run a range of days in one run: give it BackfillPolicy.single_run()"
+        )
+    return True
+
+
 def _daily_runs(
+    graph, pdef, keys: list[AssetKey], instance, tenant: str | None, days: int
+) -> list[PlannedRun]:
+    full = [k for k in keys if _full_history(graph, k)]
+    rest = [k for k in keys if k not in full]
+    runs = []
+    if full:
+        dims = {d.name: d.partitions_def for d in pdef.partitions_defs}
+        every_day = len(dims[DATE_DIMENSION].get_partition_keys(dynamic_partitions_store=instance))
+        runs += _window_runs(graph, pdef, full, instance, tenant, max(days, every_day, 1))
+    if rest:
+        runs += _window_runs(graph, pdef, rest, instance, tenant, days)
+    return runs
+
+
+def _window_runs(
     graph, pdef, keys: list[AssetKey], instance, tenant: str | None, days: int
 ) -> list[PlannedRun]:
     partition_keys = _tenant_keys(pdef, instance, tenant, days)

@@ -10,8 +10,10 @@ lets the run queue limit concurrency per tenant.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 
 from dagster import (
@@ -53,6 +55,18 @@ def tenant_daily_partitions(domain: str, start_date: str) -> MultiPartitionsDefi
     cover (see `settings.replay_date`)."""
     days = DailyPartitionsDefinition(start_date=start_date, end_date=replay_date(), timezone="UTC")
     return MultiPartitionsDefinition({TENANT_DIMENSION: tenant_partitions(domain), DATE_DIMENSION: days})
+
+
+def run_partitions(context) -> dict[str, list[date]]:
+    """The (tenant -> days) of a run over tenant x day partitions: one partition, or a range (one
+    run for many days); {} for a run without partitions."""
+    if not (context.has_partition_key or context.has_partition_key_range):
+        return {}
+    by_tenant: dict[str, list[date]] = defaultdict(list)
+    for key in context.partition_keys:
+        dims = key.keys_by_dimension
+        by_tenant[dims[TENANT_DIMENSION]].append(date.fromisoformat(dims[DATE_DIMENSION]))
+    return {tenant: sorted(days) for tenant, days in sorted(by_tenant.items())}
 
 
 def all_partitions_def_names() -> list[str]:

@@ -32,7 +32,18 @@ from orchestration.errors import PlatformError
 
 MODES = ("live", "replay", "record")
 # Query parameters and headers that carry credentials: never part of a match, never recorded.
-SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "access_token", "token", "client_secret"})
+SECRET_PARAMS = frozenset(
+    {
+        "key",
+        "api_key",
+        "apikey",
+        "access_token",
+        "token",
+        "client_secret",
+        "x_cg_demo_api_key",
+        "x_cg_pro_api_key",
+    }
+)
 SECRET_HEADERS = frozenset(
     {
         "authorization",

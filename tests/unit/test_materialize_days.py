@@ -14,7 +14,7 @@ from dagster import (
 
 from orchestration.cli import build_parser
 from orchestration.errors import PlatformError
-from orchestration.materialize import plan_runs
+from orchestration.materialize import HISTORY_TAG, plan_runs
 from orchestration.partitions import tenant_daily_partitions, tenant_partitions
 
 DAILY = tenant_daily_partitions("trading", "2026-11-01")
@@ -22,6 +22,16 @@ DAILY = tenant_daily_partitions("trading", "2026-11-01")
 
 @asset(partitions_def=DAILY, backfill_policy=BackfillPolicy.single_run())
 def ranged(context) -> MaterializeResult:
+    return MaterializeResult()
+
+
+@asset(partitions_def=DAILY, backfill_policy=BackfillPolicy.single_run(), tags={HISTORY_TAG: "full"})
+def full_history(context) -> MaterializeResult:
+    return MaterializeResult()
+
+
+@asset(partitions_def=DAILY, tags={HISTORY_TAG: "full"})
+def full_history_day_by_day(context) -> MaterializeResult:
     return MaterializeResult()
 
 
@@ -50,8 +60,8 @@ def instance():
         yield instance
 
 
-def plan(instance, select, days, tenant=None):
-    defs = Definitions(assets=[ranged, one_day_at_a_time, two_days_per_run, per_tenant])
+def plan(instance, select, days, tenant=None, extra=(full_history,)):
+    defs = Definitions(assets=[ranged, one_day_at_a_time, two_days_per_run, per_tenant, *extra])
     return plan_runs(defs, instance, select, tenant, days)
 
 
@@ -98,3 +108,21 @@ def test_days_must_be_a_positive_number(value, capsys):
     assert build_parser().parse_args(["materialize", "--days", "7"]).days == 7
     assert build_parser().parse_args(["materialize"]).days == 1
     assert build_parser().parse_args(["demo"]).days >= 7
+
+
+def test_an_asset_tagged_for_its_full_history_builds_every_day_in_one_run_per_tenant(instance):
+    runs = plan(instance, "key:full_history or key:ranged", 2)
+    labels = sorted(r.label for r in runs)
+    assert labels == [
+        "full_history @ alpha, 2026-11-01..2026-11-24",
+        "full_history @ beta, 2026-11-01..2026-11-24",
+        "ranged @ alpha, 2026-11-23..2026-11-24",  # the same partitions, untagged: the window only
+        "ranged @ beta, 2026-11-23..2026-11-24",
+    ]
+    # the default window (one day: the test fixture's, a manual materialize) too
+    assert [r.label for r in plan(instance, "key:full_history", 1, tenant="beta")] == [
+        "full_history @ beta, 2026-11-01..2026-11-24"
+    ]
+    # a full history one day at a time would be hundreds of runs: refused with the fix named
+    with pytest.raises(PlatformError, match="single_run"):
+        plan(instance, "key:full_history_day_by_day", 1, extra=(full_history_day_by_day,))
