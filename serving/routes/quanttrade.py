@@ -398,6 +398,8 @@ async def _decide(request: Request, scope: Scope, candidate_id: str, decision: s
     reason = " ".join(body.reason.split())
     if len(reason) < 3:
         raise ApiError(422, "reason: give a reason of 3 to 2000 characters")
+    if "\x00" in reason:  # Postgres text cannot hold it
+        raise ApiError(422, "reason: may not contain NUL characters")
     principal = scope.principal
     try:
         rows = await request.app.state.db.fetch(
