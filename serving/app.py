@@ -15,7 +15,19 @@ from serving import errors
 from serving.auth import CredentialCache
 from serving.config import ServingConfig
 from serving.db import Database
-from serving.routes import admin, analytics, brain, crm, directory, esports, gaming, health, saleor, tenants
+from serving.routes import (
+    admin,
+    analytics,
+    brain,
+    crm,
+    directory,
+    esports,
+    gaming,
+    health,
+    quanttrade,
+    saleor,
+    tenants,
+)
 
 
 def create_app(config: ServingConfig | None = None) -> FastAPI:
@@ -60,6 +72,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.include_router(esports.analytics_router)
     app.include_router(saleor.analytics_router)
     app.include_router(crm.analytics_router)
+    app.include_router(quanttrade.router)
     app.openapi = lambda: _openapi_with_auth(app)
     return app
 

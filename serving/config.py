@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 
-from orchestration.settings import ENV_LLM_API_KEY, ENV_LLM_BASE_URL, ENV_LLM_MODEL, ENV_SERVING_URL
+from orchestration.settings import (
+    ENV_LLM_API_KEY,
+    ENV_LLM_BASE_URL,
+    ENV_LLM_MODEL,
+    ENV_QUANTTRADE_ALLOWED_IPS,
+    ENV_SERVING_URL,
+)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str | None, name: str = ENV_QUANTTRADE_ALLOWED_IPS) -> tuple[Network, ...] | None:
+    """Comma-separated IPs or CIDR blocks (IPv4 and IPv6); None when unset or blank (no list).
+
+    A bad entry stops the server at start-up: a typo must not silently open (or close) the desk."""
+    if text is None or not text.strip():
+        return None
+    networks = []
+    for entry in text.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise RuntimeError(f"{name}: {entry!r} is not an IP address or CIDR block") from None
+    if not networks:
+        raise RuntimeError(f"{name} lists no address; unset it to allow any")
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,8 @@ class ServingConfig:
     llm_base_url: str | None = None  # optional answer generation (OpenAI-compatible)
     llm_model: str | None = None
     llm_api_key: str | None = None
+    # Client addresses allowed on the QuantTrade routes (serving/routes/quanttrade.py); None = any.
+    quanttrade_allowed_ips: tuple[Network, ...] | None = None
 
     @classmethod
     def from_env(cls) -> ServingConfig:
@@ -67,4 +98,5 @@ class ServingConfig:
             llm_base_url=(os.environ.get(ENV_LLM_BASE_URL) or "").strip() or None,
             llm_model=(os.environ.get(ENV_LLM_MODEL) or "").strip() or None,
             llm_api_key=os.environ.get(ENV_LLM_API_KEY) or None,
+            quanttrade_allowed_ips=parse_networks(os.environ.get(ENV_QUANTTRADE_ALLOWED_IPS)),
         )
