@@ -14,6 +14,8 @@ import time
 
 import httpx
 
+from orchestration.settings import ENV_API_FORWARDED_ALLOW_IPS
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -26,6 +28,11 @@ def api_command(host: str, port: int, workers: int = 1, access_log: bool = False
     command = [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory",
                "--host", host, "--port", str(port), "--workers", str(workers),
                "--log-level", "warning"]  # fmt: skip
+    # Forwarded client addresses (X-Forwarded-For) are believed only from the proxies named in
+    # BIZOSAAS_API_FORWARDED_ALLOW_IPS: uvicorn's default trusts any local process, which could then
+    # claim an address on the QuantTrade allow-list.
+    proxies = os.environ.get(ENV_API_FORWARDED_ALLOW_IPS, "").strip()
+    command += ["--forwarded-allow-ips", proxies] if proxies else ["--no-proxy-headers"]
     return command if access_log else [*command, "--no-access-log"]
 
 

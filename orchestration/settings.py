@@ -54,6 +54,8 @@ ENV_COINGECKO_PLAN = "COINGECKO_PLAN"  # demo | pro (the header and host differ)
 ENV_ALPHAVANTAGE_KEY = "ALPHAVANTAGE_API_KEY"
 # Comma-separated IPs or CIDR blocks that may call the QuantTrade routes; unset = any address.
 ENV_QUANTTRADE_ALLOWED_IPS = "BIZOSAAS_QUANTTRADE_ALLOWED_IPS"
+# Reverse proxies whose X-Forwarded-For the API believes (uvicorn --forwarded-allow-ips); unset = none.
+ENV_API_FORWARDED_ALLOW_IPS = "BIZOSAAS_API_FORWARDED_ALLOW_IPS"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.

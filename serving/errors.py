@@ -20,6 +20,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     422: "invalid_request",
     429: "rate_limited",
     503: "unavailable",

@@ -378,7 +378,8 @@ class DecisionResult(BaseModel):
     reason: str
 
 
-_SQLSTATES = {"P0002": (404, None), "55000": (409, "conflict"), "22023": (422, None)}
+# core.decide_strategy raises these (see migration 0011).
+_SQLSTATES = {"P0002": 404, "55000": 409, "22023": 422}
 _DECISION_RESPONSES = {409: {"model": ErrorResponse, "description": "not pending, or risk no longer passes"}}
 
 
@@ -415,11 +416,10 @@ async def _decide(request: Request, scope: Scope, candidate_id: str, decision: s
             ],  # fmt: skip
         )
     except psycopg.Error as exc:
-        mapped = _SQLSTATES.get(exc.sqlstate or "")
-        if mapped is None:
+        status = _SQLSTATES.get(exc.sqlstate or "")
+        if status is None:
             raise
-        status, code = mapped
-        raise ApiError(status, exc.diag.message_primary or str(exc), code) from None
+        raise ApiError(status, exc.diag.message_primary or str(exc)) from None
     row = rows[0]
     return json_response({**row, "decided_by": principal.subject, "reason": reason})
 
