@@ -255,6 +255,12 @@ def _simulate(index, opens, closes, entries, exits, costs):
     """One vectorbt call for a chunk: (value, in_position, trade records)."""
     import vectorbt as vbt  # imported on use: numba compiles on first import
 
+    width = closes.shape[1]
+    if width == 1:
+        # vectorbt runs one column through other (1-D) kernels, another ~10 s numba compile.
+        opens, closes, entries, exits = (np.repeat(a, 2, axis=1) for a in (opens, closes, entries, exits))
+    # C-contiguous inputs: a strided view would make numba compile another specialisation.
+    opens, closes, entries, exits = map(np.ascontiguousarray, (opens, closes, entries, exits))
     columns = pd.RangeIndex(closes.shape[1])
     pf = vbt.Portfolio.from_signals(
         close=pd.DataFrame(closes, index=index, columns=columns),
@@ -269,7 +275,10 @@ def _simulate(index, opens, closes, entries, exits, costs):
         slippage=costs.slippage,
         freq="1D",
     )
-    return pf.value().to_numpy(), pf.assets().to_numpy() > 0, pf.trades.values
+    trades = pf.trades.values
+    if width == 1:
+        return pf.value().to_numpy()[:, :1], pf.assets().to_numpy()[:, :1] > 0, trades[trades["col"] == 0]
+    return pf.value().to_numpy(), pf.assets().to_numpy() > 0, trades
 
 
 def _metrics(value, in_position, trades, bars_per_year, month_ends, init_cash) -> pd.DataFrame:
