@@ -180,3 +180,37 @@ def test_the_funnel_the_queue_across_re_runs_and_the_risk_check(platform, dagste
             "UPDATE core.trading_risk_assessments SET exposure = 1.5 WHERE candidate_id = %s", (chosen,)
         )
     assert [r["candidate_id"] for r in trading.approved_over_limits(warehouse, TENANT)] == [chosen]
+
+
+def test_a_tenant_without_prices_gets_a_clear_failure_and_loses_nothing(platform, dagster_instance, tenant):
+    empty = "tq_stage_empty"
+    with platform.admin() as conn:
+        conn.execute(
+            """INSERT INTO core.tenants
+                      (tenant_id, display_name, kind, parent_tenant_id, tier, domains, settings)
+               VALUES (%s, 'No prices yet', 'internal', 'bizoholic', 'internal', '{trading}', %s)""",
+            (empty, Jsonb(SETTINGS)),
+        )
+    dagster_instance.add_dynamic_partitions(trading.trading_partitions.name, [empty])
+    before = _query(platform.writer_url, "SELECT candidate_id, built_at FROM core.trading_backtests")
+    try:
+        result = materialize(
+            [trading.backtest_results],
+            partition_key=empty,
+            instance=dagster_instance,
+            resources={"warehouse": WarehouseResource(database_url=platform.writer_url)},
+            raise_on_error=False,
+        )
+        assert not result.success
+        (failure,) = [e for e in result.all_events if e.is_step_failure]
+        assert "no market prices for BTC-USD, AAPL: materialize market_prices first" in str(
+            failure.event_specific_data.error
+        )
+        # The other tenant's stages are untouched.
+        assert (
+            _query(platform.writer_url, "SELECT candidate_id, built_at FROM core.trading_backtests") == before
+        )
+    finally:
+        with platform.admin() as conn:
+            tenants.offboard(conn, empty)
+        dagster_instance.delete_dynamic_partition(trading.trading_partitions.name, empty)
