@@ -48,7 +48,7 @@ from ml.trading.bars import (
     parse_coingecko,
     parse_frankfurter,
 )
-from ml.trading.universe import ASSET_CLASSES, SOURCE_OF, Instrument, UniverseError, parse_universe
+from ml.trading.universe import ASSET_CLASSES, SOURCE_OF, Instrument
 from orchestration.api_limits import ApiLedger, BudgetExhaustedError
 from orchestration.materialize import HISTORY_TAG
 from orchestration.metadata import preview_table
@@ -62,7 +62,8 @@ from orchestration.partitions import (
 from orchestration.quality import skipped_check, validate
 from orchestration.replay import UnrecordedRequestError
 from orchestration.sources import Attempt, SourceError
-from orchestration.tenant_settings import settings_error, tenant_settings
+from orchestration.tenant_settings import tenant_settings
+from orchestration.trading_settings import trading_universe
 from orchestration.trading_sources import (
     AlphaVantageResource,
     CoinGeckoResource,
@@ -95,11 +96,7 @@ coingecko_api, alphavantage_api, frankfurter_api = source_apis
 
 
 def load_universe(warehouse: WarehouseResource, tenant_id: str) -> list[Instrument]:
-    """The tenant's instruments, or the platform's settings Failure naming the bad entry."""
-    try:
-        return parse_universe(tenant_settings(warehouse, tenant_id).get("trading"))
-    except UniverseError as exc:
-        raise settings_error(tenant_id, "trading")(exc.key, exc.expected, exc.got) from None
+    return trading_universe(tenant_id, tenant_settings(warehouse, tenant_id))
 
 
 # --- fetching -------------------------------------------------------------------------------------

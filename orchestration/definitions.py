@@ -23,6 +23,7 @@ from assets import (
     knowledge,
     knowledge_graph,
     tenancy,
+    trading,
     trading_market,
 )
 from orchestration.crm_source import CrmLeadsResource
@@ -75,6 +76,7 @@ DOMAIN_MODULES = [
     crm_insights,
     knowledge,
     knowledge_graph,
+    trading,
     analytics,
     trading_market,
 ]
