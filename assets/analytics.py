@@ -26,9 +26,10 @@ from orchestration.runtime import DBT_PROJECT_DIR, parse_dbt_project
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # Every `bizosaas` command refreshes the manifest before Dagster starts; this covers loading
-# the code location any other way on a fresh clone (`dagster dev`, pytest collection).
-if not dbt_project.manifest_path.exists():
-    parse_dbt_project({})
+# the code location any other way (`dagster dev`, pytest collection), on a fresh clone or after
+# the dbt project changed (a stale manifest fails the dbt run on the first new model). It
+# parses only when a dbt file is newer than the manifest.
+parse_dbt_project({})
 
 # Tables written outside any asset's compute, declared so that lineage shows them.
 tenant_registry = AssetSpec(

@@ -221,8 +221,11 @@ def test_a_failed_symbol_keeps_its_rows_and_the_others_are_written(platform, dag
 
 
 def test_the_26th_alpha_vantage_request_of_a_day_is_refused_before_it_is_sent(platform):
+    # Its own ledger entry: spending the session's real "alphavantage" budget would starve every
+    # later stock refresh of the test session (the ledger lives in the session's database).
+    budget = "alphavantage_budget_test"
     ledger = ApiLedger(WarehouseResource(database_url=platform.writer_url))
-    resource = AlphaVantageResource(min_interval_s=0, daily_limit=ledger.used_today("alphavantage") + 25)
+    resource = AlphaVantageResource(min_interval_s=0, daily_limit=25)
     sent = []
     client = resource.http_client(event_hooks={"request": [sent.append]})
 
@@ -232,7 +235,7 @@ def test_the_26th_alpha_vantage_request_of_a_day_is_refused_before_it_is_sent(pl
             "AAPL",
             LAST_DAY,
             date(2026, 11, 25),
-            before_attempt=lambda: ledger.spend("alphavantage", resource.daily_limit),
+            before_attempt=lambda: ledger.spend(budget, resource.daily_limit),
             attempts=[],
         )
 
