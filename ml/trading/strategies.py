@@ -55,11 +55,21 @@ def _sma(close: pd.Series, window: int) -> np.ndarray:
     return close.rolling(window, min_periods=window).mean().to_numpy()
 
 
+def _wilder(moves: pd.Series, period: int) -> pd.Series:
+    """Wilder's smoothing as he defined it (and TA-Lib computes it): the first average is the
+    simple mean of the first `period` moves, then alpha 1/period. Seeding the exponential
+    average with the first move instead shifts the RSI by several points for ~5 periods."""
+    seeded = moves.copy()
+    seeded.iloc[: period + 1] = np.nan
+    if len(moves) > period:
+        seeded.iloc[period] = moves.iloc[1 : period + 1].mean()
+    return seeded.ewm(alpha=1 / period, adjust=False).mean()
+
+
 def _rsi(close: pd.Series, period: int) -> np.ndarray:
-    """Wilder's RSI (exponential smoothing with alpha 1/period), NaN for the first `period` rows."""
+    """Wilder's RSI (see _wilder), NaN for the first `period` rows."""
     delta = close.diff()
-    gain = delta.clip(lower=0).ewm(alpha=1 / period, adjust=False, min_periods=period).mean()
-    loss = (-delta).clip(lower=0).ewm(alpha=1 / period, adjust=False, min_periods=period).mean()
+    gain, loss = _wilder(delta.clip(lower=0), period), _wilder((-delta).clip(lower=0), period)
     with np.errstate(divide="ignore", invalid="ignore"):
         rsi = 100 - 100 / (1 + gain.to_numpy() / loss.to_numpy())
     # No losses at all in the smoothing window: RSI is 100 (gain/0 = inf gives that already).
