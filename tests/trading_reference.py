@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 BARS_PER_YEAR = {"crypto": 365, "stock": 252, "forex": 260}
@@ -181,12 +182,13 @@ def _rsi(close: list[float], n: int) -> list[float | None]:
         else:
             gain = (gain * (n - 1) + up) / n
             loss = (loss * (n - 1) + down) / n
-        out[i] = 100.0 if loss == 0 else 100 - 100 / (1 + gain / loss)
+        # No move at all yet: neither overbought nor oversold (the engine's convention too).
+        out[i] = (50.0 if gain == 0 else 100.0) if loss == 0 else 100 - 100 / (1 + gain / loss)
     return out
 
 
 def rsi_reversion(bars: pd.DataFrame, p: Mapping) -> tuple[list[bool], list[bool]]:
-    rsi = _rsi(bars["close"].tolist(), p["window"])
+    rsi = _rsi(bars["close"].tolist(), p["period"])
     entries = [r is not None and r < p["lower"] for r in rsi]
     exits = [r is not None and r > p["upper"] for r in rsi]
     return entries, exits
@@ -229,3 +231,30 @@ def backtest(
     entries, exits = SIGNALS[strategy](bars, params)
     run = simulate(bars, entries, exits, start=start, end=end, **costs)
     return metrics(run, asset_class), run
+
+
+def synthetic_bars(seed: int, asset_class: str, years: float, end: str = "2026-10-30") -> pd.DataFrame:
+    """Seeded daily bars on the asset class's calendar (crypto every day, stocks and forex on
+    weekdays): a geometric random walk whose drift switches regime every ~60 bars, so every
+    strategy both enters and exits; opens gap from the previous close."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(end=end, periods=int(years * 366) + 1, freq="D", tz="UTC")
+    if asset_class != "crypto":
+        days = days[days.day_of_week < 5]
+    days = days[-round(years * BARS_PER_YEAR[asset_class]) :]
+    n = len(days)
+    vol = {"crypto": 0.035, "stock": 0.015, "forex": 0.005}[asset_class]
+    drift = np.repeat(rng.normal(0, vol / 4, n // 60 + 1), 60)[:n]
+    close = 100 * np.exp(np.cumsum(drift + rng.normal(0, vol, n)))
+    opens = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0, vol / 4, n))
+    spread = np.abs(rng.normal(0, vol / 2, n))
+    return pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, close) * (1 + spread),
+            "low": np.minimum(opens, close) * (1 - spread),
+            "close": close,
+            "volume": rng.integers(1_000, 100_000, n).astype(float),
+        },
+        index=days,
+    )

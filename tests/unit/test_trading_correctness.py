@@ -2,6 +2,7 @@
 reference itself against hand-computed cases."""
 
 import math
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,7 @@ def test_reference_signals_are_causal_and_cross():
     bars = bars_from(close, close)
     for name, params in {
         "ma_crossover": {"fast": 5, "slow": 20},
-        "rsi_reversion": {"window": 14, "lower": 30, "upper": 70},
+        "rsi_reversion": {"period": 14, "lower": 30, "upper": 70},
         "bollinger_breakout": {"window": 20, "k": 1.0},
         "momentum": {"lookback": 10, "threshold": 0.02},
     }.items():
@@ -114,3 +115,71 @@ def test_reference_signals_are_causal_and_cross():
         assert any(entries) and any(exits), name
         prefix = ref.SIGNALS[name](bars.iloc[:45], params)
         assert prefix == (entries[:45], exits[:45]), name
+
+
+# --- the sweep against the reference ---------------------------------------------------------------
+
+# Relative tolerance on every float metric: both sides do the same IEEE arithmetic in a different
+# order (vectorbt's cash/shares bookkeeping against the reference's single products), so they
+# agree to a few ulps per fill; 1e-9 leaves room for ~10^6 ulps of drift over hundreds of fills
+# and still catches any semantic difference (one basis point of fee is 1e-4).
+RTOL = 1e-9
+CLASSES = {"BTC-USD": "crypto", "AAPL": "stock", "EURUSD": "forex"}
+PER_STRATEGY = 10
+
+
+@pytest.fixture(scope="module")
+def market():
+    return {s: ref.synthetic_bars(i, cls, years=3) for i, (s, cls) in enumerate(CLASSES.items())}
+
+
+def sample_candidates():
+    from ml.trading.strategies import STRATEGIES, generate_candidates
+
+    everything = generate_candidates(list(CLASSES))
+    picked = []
+    for name in STRATEGIES:
+        group = [c for c in everything if c.strategy == name]
+        picked += group[:: max(1, len(group) // PER_STRATEGY)][:PER_STRATEGY]
+    return picked
+
+
+def assert_metrics_match(got: pd.Series, want: dict, label: str):
+    for name, expected in want.items():
+        value = got[name]
+        if name in ("window_start", "window_end"):
+            assert pd.Timestamp(value).date() == expected.date(), (label, name, value)
+        elif expected is None:
+            assert value is None or math.isnan(value), (label, name, value)
+        elif name in ("trades", "bars"):
+            assert value == expected, (label, name, value, expected)
+        else:
+            assert value == pytest.approx(expected, rel=RTOL, abs=1e-12), (label, name, value, expected)
+
+
+@pytest.mark.parametrize("window", [None, ("2024-06-01", "2025-12-31")], ids=["all-bars", "window"])
+def test_sweep_metrics_and_equity_equal_the_per_bar_reference(market, window):
+    from ml.trading.backtest import run_sweep
+
+    start, end = window or (None, None)
+    candidates = sample_candidates()
+    assert len({c.strategy for c in candidates}) == 4 and len(candidates) == 4 * PER_STRATEGY
+    assert {c.symbol for c in candidates} == set(CLASSES)
+    kept = [c.candidate_id for c in candidates[::7]]
+    result = run_sweep(market, CLASSES, candidates, start=start, end=end, keep_equity=kept)
+    traded = 0
+    for c in candidates:
+        want, run = ref.backtest(
+            market[c.symbol], CLASSES[c.symbol], c.strategy, c.params, start=start, end=end
+        )
+        traded += want["trades"] > 0
+        assert_metrics_match(result.metrics.loc[c.candidate_id], want, c.candidate_id)
+        if c.candidate_id in kept:
+            equity = result.equity[c.candidate_id]
+            assert list(equity.index) == run.days
+            np.testing.assert_allclose(equity.to_numpy(), run.equity, rtol=RTOL)
+    assert traded >= 0.9 * len(candidates)  # the comparison covers fills, not idle cash
+    if window:
+        # 2024-06-01 is a Saturday: the stock and forex windows open on the Monday.
+        assert set(result.metrics["window_start"]) == {date(2024, 6, 1), date(2024, 6, 3)}
+        assert set(result.metrics["window_end"]) == {date(2025, 12, 31)}
