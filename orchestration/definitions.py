@@ -23,6 +23,7 @@ from assets import (
     knowledge,
     knowledge_graph,
     tenancy,
+    trading,
 )
 from orchestration.crm_source import CrmLeadsResource
 from orchestration.directory_sources import LocationIQResource, NominatimResource, OverpassResource
@@ -70,6 +71,7 @@ DOMAIN_MODULES = [
     crm_insights,
     knowledge,
     knowledge_graph,
+    trading,
     analytics,
 ]
 

@@ -10,6 +10,8 @@ Semantics are those of ml/trading/__init__.py. Concretely, for the trading windo
   peak is init_cash;
 - positive_month_share: calendar months of the window whose last equity is above the previous
   month's last equity (the first month's against init_cash);
+- beyond METRICS, `best_trade_share`: the single best closed trade's share of the gross profit
+  of all winning closed trades (the risk stage's concentration);
 - undefined metrics (sharpe without variance, win rate without a closed trade, profit factor
   without a losing closed trade) are NaN in `SweepResult.metrics`.
 """
@@ -48,7 +50,7 @@ class LookAheadError(ValueError):
 
 @dataclass
 class SweepResult:
-    metrics: pd.DataFrame  # index candidate_id; METRICS + bars, window_start, window_end
+    metrics: pd.DataFrame  # index candidate_id; METRICS, best_trade_share, bars, window_start, window_end
     equity: dict[str, pd.Series] = field(default_factory=dict)
     seconds: float = 0.0  # wall time of the sweep (signals, simulation, metrics)
 
@@ -210,9 +212,8 @@ def run_sweep(
 
 
 def _empty_metrics() -> pd.DataFrame:
-    return pd.DataFrame(
-        columns=[*METRICS, "bars", "window_start", "window_end"], index=pd.Index([], name="candidate_id")
-    )
+    columns = [*METRICS, "best_trade_share", "bars", "window_start", "window_end"]
+    return pd.DataFrame(columns=columns, index=pd.Index([], name="candidate_id"))
 
 
 def _simulate_calendar(index, symbols, asset_classes, costs, chunk_size, keep):
@@ -255,6 +256,12 @@ def _simulate(index, opens, closes, entries, exits, costs):
     """One vectorbt call for a chunk: (value, in_position, trade records)."""
     import vectorbt as vbt  # imported on use: numba compiles on first import
 
+    width = closes.shape[1]
+    if width == 1:
+        # vectorbt runs one column through other (1-D) kernels, another ~10 s numba compile.
+        opens, closes, entries, exits = (np.repeat(a, 2, axis=1) for a in (opens, closes, entries, exits))
+    # C-contiguous inputs: a strided view would make numba compile another specialisation.
+    opens, closes, entries, exits = map(np.ascontiguousarray, (opens, closes, entries, exits))
     columns = pd.RangeIndex(closes.shape[1])
     pf = vbt.Portfolio.from_signals(
         close=pd.DataFrame(closes, index=index, columns=columns),
@@ -269,7 +276,10 @@ def _simulate(index, opens, closes, entries, exits, costs):
         slippage=costs.slippage,
         freq="1D",
     )
-    return pf.value().to_numpy(), pf.assets().to_numpy() > 0, pf.trades.values
+    trades = pf.trades.values
+    if width == 1:
+        return pf.value().to_numpy()[:, :1], pf.assets().to_numpy()[:, :1] > 0, trades[trades["col"] == 0]
+    return pf.value().to_numpy(), pf.assets().to_numpy() > 0, trades
 
 
 def _metrics(value, in_position, trades, bars_per_year, month_ends, init_cash) -> pd.DataFrame:
@@ -293,9 +303,12 @@ def _metrics(value, in_position, trades, bars_per_year, month_ends, init_cash) -
     wins = np.bincount(col[closed & (pnl > 0)], minlength=k)
     gross_win = np.bincount(col[closed & (pnl > 0)], weights=pnl[closed & (pnl > 0)], minlength=k)
     gross_loss = -np.bincount(col[closed & (pnl < 0)], weights=pnl[closed & (pnl < 0)], minlength=k)
+    best_win = np.zeros(k)
+    np.maximum.at(best_win, col[closed & (pnl > 0)], pnl[closed & (pnl > 0)])
     with np.errstate(divide="ignore", invalid="ignore"):
         win_rate = np.where(closed_count > 0, wins / closed_count, np.nan)
         profit_factor = np.where(gross_loss > 0, gross_win / gross_loss, np.nan)
+        best_trade_share = np.where(gross_win > 0, best_win / gross_win, np.nan)
     return pd.DataFrame(
         {
             "total_return": total_return,
@@ -308,5 +321,6 @@ def _metrics(value, in_position, trades, bars_per_year, month_ends, init_cash) -
             "exposure": in_position.mean(axis=0),
             "positive_month_share": positive_months,
             "final_value": value[-1],
+            "best_trade_share": best_trade_share,
         }
     )

@@ -1,11 +1,24 @@
 """The strategy library, the candidate set and the vectorised sweep on hand-checkable series."""
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
+from dagster import Failure
 
 from ml.trading.backtest import CostModel, LookAheadError, run_sweep
 from ml.trading.strategies import STRATEGIES, Candidate, Strategy, candidate_id, generate_candidates
+from ml.trading.validation import (
+    Rule,
+    Window,
+    forward_window,
+    in_sample_window,
+    judge,
+    performance_gap,
+    plan_queue,
+)
+from orchestration.trading_settings import trading_settings, universe_symbols
 
 
 def bars_from(close, start="2020-01-01", opens=None) -> pd.DataFrame:
@@ -142,3 +155,71 @@ def test_a_strategy_that_peeks_at_the_next_bar_is_caught():
     cand = generate_candidates(["A"], strategies={"peek": peek})
     with pytest.raises(LookAheadError, match="'peek' looks ahead"):
         run_sweep({"A": walk(200)}, {"A": "stock"}, cand, strategies=strategies)
+
+
+# --- validation rules ----------------------------------------------------------------------------
+
+
+def test_windows_keep_the_holdout_unseen_and_refuse_short_histories():
+    window = in_sample_window(date(2019, 1, 1), date(2026, 11, 24), warmup_days=365, holdout_days=730)
+    assert window == Window(date(2020, 1, 1), date(2024, 11, 24))
+    capped = in_sample_window(date(2019, 1, 1), date(2026, 11, 24), warmup_days=365, holdout_days=730,
+                              in_sample_days=366)  # fmt: skip
+    assert capped.start == date(2023, 11, 25) and capped.end == window.end  # 366 days, 2024 is a leap year
+    forward = forward_window(window.end, date(2026, 11, 24), gap_days=5)
+    assert forward.start == date(2024, 11, 30)  # five embargoed days in between
+    with pytest.raises(ValueError, match="too short"):
+        in_sample_window(date(2026, 1, 1), date(2026, 11, 24), warmup_days=365, holdout_days=30)
+    with pytest.raises(ValueError, match="no forward window"):
+        forward_window(date(2026, 11, 20), date(2026, 11, 24), gap_days=5)
+
+
+def test_criteria_name_every_failure_and_undefined_values():
+    frame = pd.DataFrame(
+        {"sharpe": [1.2, 0.1, np.nan], "trades": [10, 3, 0], "profit_factor": [np.nan, 0.5, np.nan]},
+        index=["a", "b", "c"],
+    )
+    rules = [Rule("sharpe", "min", 0.5), Rule("trades", "min", 5), Rule("profit_factor", "min", 1.0, True)]
+    passed, reasons = judge(frame, rules)
+    assert passed.to_dict() == {"a": True, "b": False, "c": False}
+    assert reasons["b"] == ["sharpe 0.1 < min 0.5", "trades 3 < min 5", "profit_factor 0.5 < min 1"]
+    assert reasons["c"] == ["sharpe undefined", "trades 0 < min 5"]  # no profit factor: no losing trade
+
+
+def test_performance_gap_is_the_relative_shortfall():
+    gap = performance_gap(np.array([1.0, 2.0, -1.0, 0.0]), np.array([0.85, 2.5, -1.5, 1.0]))
+    assert gap[:3] == pytest.approx([0.15, -0.25, 0.5]) and np.isnan(gap[3])
+
+
+def test_the_queue_keeps_decisions_and_withdraws_what_no_longer_passes():
+    current = {"p": "pending", "a": "approved", "r": "rejected", "w": "withdrawn", "a2": "approved"}
+    changes = plan_queue(
+        current, passing={"new", "p", "a", "r", "w"}, why_not={"a2": "risk: exposure 0.95 > max 0.9"}
+    )
+    assert {(c.candidate_id, c.status, c.reason) for c in changes} == {
+        ("new", "pending", None),
+        ("p", "pending", None),
+        ("w", "pending", "passes every stage again"),
+        ("a2", "withdrawn", "risk: exposure 0.95 > max 0.9"),
+    }  # approved "a" and rejected "r" are a human's: untouched
+
+
+def test_settings_choose_strategies_and_grids_with_clear_errors():
+    settings = trading_settings(
+        "t", {"trading": {"strategies": ["momentum"], "grids": {"momentum": {"lookback": [5]}}}}
+    )
+    assert [c.params for c in settings.candidates(["AAPL"])] == [
+        {"lookback": 5, "threshold": t} for t in STRATEGIES["momentum"].grid["threshold"]
+    ]
+    assert len(trading_settings("t", {}).candidates(["AAPL"])) == 80
+    for bad, key in [
+        ({"strategies": ["pairs"]}, "settings.trading.strategies"),
+        ({"grids": {"momentum": {"window": [5]}}}, "settings.trading.grids"),
+        ({"strategies": ["momentum"], "grids": {"ma_crossover": {}}}, "settings.trading.grids.ma_crossover"),
+    ]:
+        with pytest.raises(Failure, match=key):
+            trading_settings("t", {"trading": bad})
+    assert universe_symbols({"trading": {"universe": ["btc-usd", {"symbol": "PEPE-USD"}]}}) == [
+        "BTC-USD",
+        "PEPE-USD",
+    ]
