@@ -133,6 +133,8 @@ def metrics(run: Run, asset_class: str) -> dict:
         "exposure": sum(run.in_position) / n,
         "positive_month_share": rose / len(month_end),
         "final_value": run.equity[-1],
+        # the risk stage's concentration: the best closed trade's share of all winning trades' profit
+        "best_trade_share": max(wins) / gross_win if gross_win > 0 else None,
         "bars": n,
         "window_start": run.days[0],
         "window_end": run.days[-1],

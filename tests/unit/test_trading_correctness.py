@@ -45,6 +45,7 @@ def test_reference_round_trip_to_the_cent():
     assert m["total_return"] == pytest.approx(0.0157309185, abs=1e-10)
     assert m["trades"] == 1 and m["win_rate"] == 1.0
     assert m["profit_factor"] is None  # no losing trade: undefined
+    assert m["best_trade_share"] == 1.0
     assert m["exposure"] == pytest.approx(2 / 5)
     assert m["max_drawdown"] == 0.0
     assert m["final_value"] == pytest.approx(10157.309184717)
@@ -59,6 +60,7 @@ def test_reference_open_position_is_valued_at_the_last_close_and_not_a_closed_tr
     assert run.equity[-1] == pytest.approx(shares * 104.5)
     m = ref.metrics(run, "stock")
     assert m["trades"] == 1 and m["win_rate"] is None and m["profit_factor"] is None
+    assert m["best_trade_share"] is None
     assert m["total_return"] == pytest.approx(shares * 104.5 / 10_000 - 1)
 
 
@@ -84,7 +86,7 @@ def test_reference_losses_drawdown_sharpe_and_months():
     final = second_shares * 110 * 0.999 * 0.999
     assert run.equity[-1] == pytest.approx(final)
     m = ref.metrics(run, "stock")
-    assert m["trades"] == 2 and m["win_rate"] == 0.5
+    assert m["trades"] == 2 and m["win_rate"] == 0.5 and m["best_trade_share"] == 1.0
     assert m["profit_factor"] == pytest.approx((final - first_cash) / (10_000 - first_cash))
     # The deepest point is the cash after the first (losing) exit, against the initial cash.
     assert m["max_drawdown"] == pytest.approx(1 - first_cash / 10_000)
