@@ -147,7 +147,7 @@ def child(kind: str, candidates: int, years: float, ref_sample: int) -> None:
         reference_metrics(bars, classes, sample(picked, ref_sample))
     peak = _status_mib("VmHWM")
     print(json.dumps({"baseline_mib": round(before, 1), "peak_mib": round(peak, 1),
-                      "run_mib": round(peak - before, 1)}))  # fmt: skip
+                      "run_mib": round(max(peak - before, 0.0), 1)}))  # fmt: skip
 
 
 def point(candidates: int, years: float, repeat: int, ref_sample: int, memory: bool) -> dict:
@@ -201,7 +201,8 @@ def main() -> None:
     ref_sample = 20 if args.quick else 200
     started = time.perf_counter()
     report: dict = {"cores": os.cpu_count(), "quick": args.quick, "repeat": args.repeat,
-                    "candidates_per_symbol": len(generate_candidates(["X"])), "rtol": RTOL}  # fmt: skip
+                    "candidates_per_symbol": len(generate_candidates(["X"])), "rtol": RTOL,
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
     headline = point(full, 10, args.repeat, ref_sample, memory=True)
     report["headline"] = headline
     report["by_candidates"] = [
@@ -209,6 +210,8 @@ def main() -> None:
     ] + [headline]
     report["by_years"] = [point(full, y, args.repeat, ref_sample, memory=True) for y in (2.5, 5)] + [headline]
     report["seconds"] = round(time.perf_counter() - started, 1)
+    # Other work on the machine moves the timings; the load says how much there was.
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
