@@ -8,18 +8,19 @@ calendar day: 3,650 bars in 10 years), stock (2,520) and forex (2,600). Candidat
 engine's shipped grids (generate_candidates: 80 per symbol), over as many symbols as it takes
 to reach the count (125 for 10,000), taking the strategies' candidates in turn.
 
-1. Throughput on 10 years of bars and 10,000+ candidates (2,000 with --quick): run_sweep's
-   seconds (median of --repeat runs after a full warm-up run that pays vectorbt's JIT) and candidates
-   per second, beside the plain per-bar reference (tests/trading_reference.py: signals and
-   portfolio in Python loops) on the same candidates. The reference runs on an evenly spaced
-   sample (200; 20 with --quick) and its per-candidate time is scaled to the whole set: the
-   speed-up is the ratio of the two per-candidate times. The sampled candidates' metrics are
-   compared with the sweep's (the largest relative difference is reported; the bench fails
-   above the tests' tolerance).
+1. Throughput on 10 years of bars and 10,000 candidates (2,000 with --quick): run_sweep's
+   seconds (median of --repeat runs, after a small warm-up sweep that pays vectorbt's JIT once
+   per process: jit_warm_up_s) and candidates per second, beside the plain per-bar reference
+   (tests/trading_reference.py: signals and portfolio in Python loops) on the same candidates.
+   The reference runs on an evenly spaced sample (200; 20 with --quick) and its per-candidate
+   time is scaled to the whole set: the speed-up is the ratio of the two per-candidate times.
+   The sampled candidates' metrics are compared with the sweep's (the largest relative
+   difference is reported; the bench fails above the tests' tolerance).
 2. Peak memory: each measured in a child process of its own, from Linux's /proc/self/status: the
-   child builds the data and pays the warm-up first (whose JIT compile peaks near 2 GiB), records
-   its RSS, resets the peak-RSS mark (VmHWM, via /proc/self/clear_refs), runs the sweep (or the
-   reference on its sample) and reads the mark again: the difference is the run's own peak.
+   child pays the JIT on the small warm-up sweep (its compile peaks near 1 GiB), builds the data,
+   trims the heap (malloc_trim), records its RSS, resets the peak-RSS mark (VmHWM, via
+   /proc/self/clear_refs), runs the sweep (or the reference on its sample) and reads the mark
+   again: the difference is the run's own peak above the data it was given.
 3. Scaling: sweep seconds and peak memory at 1k, 5k and 10k candidates on 10 years, and at
    2.5, 5 and 10 years with 10k candidates (a fifth of each with --quick), with the reference's
    per-candidate seconds at each bar count.
@@ -30,6 +31,8 @@ Results go to bench/results/trading_backtest.json (trading_backtest.quick.json w
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
 import math
 import os
@@ -112,10 +115,11 @@ def time_reference(bars, classes, candidates) -> tuple[float, dict]:
     return (time.perf_counter() - started) / len(candidates), expected
 
 
-def warm_up(bars, classes, candidates) -> float:
-    """One full run first: it pays the JIT and any first-touch costs; its seconds are reported."""
+def warm_up(years: float = 10) -> float:
+    """One small sweep (three symbols, one per calendar) pays vectorbt's JIT compile: the kernels
+    are compiled once per process whatever the shapes, so later runs time the sweep alone."""
     started = time.perf_counter()
-    run_sweep(bars, classes, candidates)
+    run_sweep(*universe(len(STRATEGIES) * 60, years))
     return time.perf_counter() - started
 
 
@@ -135,8 +139,10 @@ def _status_mib(field: str) -> float:
 
 
 def child(kind: str, candidates: int, years: float, ref_sample: int) -> None:
+    warm_up(years)
     bars, classes, picked = universe(candidates, years)
-    warm_up(bars, classes, picked)
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand the warm-up's freed heap back to the OS
     before = _status_mib("VmRSS")
     # Resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0), so the JIT's compile-time
     # peak during the warm-up does not hide the run's own.
@@ -152,7 +158,6 @@ def child(kind: str, candidates: int, years: float, ref_sample: int) -> None:
 
 def point(candidates: int, years: float, repeat: int, ref_sample: int, memory: bool) -> dict:
     bars, classes, picked = universe(candidates, years)
-    first_s = warm_up(bars, classes, picked)
     sweep_s, metrics = time_sweep(bars, classes, picked, repeat)
     checked = sample(picked, ref_sample)
     ref_per_candidate, expected = time_reference(bars, classes, checked)
@@ -163,7 +168,6 @@ def point(candidates: int, years: float, repeat: int, ref_sample: int, memory: b
         "bars_per_symbol": {
             c: len(next(b for s, b in bars.items() if classes[s] == c)) for c in sorted(set(classes.values()))
         },  # fmt: skip
-        "first_sweep_s": round(first_s, 3),
         "sweep_s": round(sweep_s, 3),
         "sweep_candidates_per_s": round(len(picked) / sweep_s, 1),
         "reference_sample": len(checked),
@@ -203,6 +207,7 @@ def main() -> None:
     report: dict = {"cores": os.cpu_count(), "quick": args.quick, "repeat": args.repeat,
                     "candidates_per_symbol": len(generate_candidates(["X"])), "rtol": RTOL,
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+    report["jit_warm_up_s"] = round(warm_up(), 1)
     headline = point(full, 10, args.repeat, ref_sample, memory=True)
     report["headline"] = headline
     report["by_candidates"] = [

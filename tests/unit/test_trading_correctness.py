@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.trading.backtest import run_sweep
+from ml.trading.strategies import STRATEGIES, generate_candidates
 from tests import trading_reference as ref
 
 
@@ -136,8 +138,6 @@ def market():
 
 
 def sample_candidates():
-    from ml.trading.strategies import STRATEGIES, generate_candidates
-
     everything = generate_candidates(list(CLASSES))
     picked = []
     for name in STRATEGIES:
@@ -161,8 +161,6 @@ def assert_metrics_match(got: pd.Series, want: dict, label: str):
 
 @pytest.mark.parametrize("window", [None, ("2024-06-01", "2025-12-31")], ids=["all-bars", "window"])
 def test_sweep_metrics_and_equity_equal_the_per_bar_reference(market, window):
-    from ml.trading.backtest import run_sweep
-
     start, end = window or (None, None)
     candidates = sample_candidates()
     assert len({c.strategy for c in candidates}) == 4 and len(candidates) == 4 * PER_STRATEGY
