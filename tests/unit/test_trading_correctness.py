@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.trading.backtest import run_sweep
+from ml.trading.backtest import CostModel, run_sweep
 from ml.trading.strategies import STRATEGIES, generate_candidates
 from tests import trading_reference as ref
 
@@ -159,19 +159,29 @@ def assert_metrics_match(got: pd.Series, want: dict, label: str):
             assert value == pytest.approx(expected, rel=RTOL, abs=1e-12), (label, name, value, expected)
 
 
-@pytest.mark.parametrize("window", [None, ("2024-06-01", "2025-12-31")], ids=["all-bars", "window"])
-def test_sweep_metrics_and_equity_equal_the_per_bar_reference(market, window):
+@pytest.mark.parametrize(
+    "window, costs",
+    [
+        (None, CostModel()),
+        (("2024-06-01", "2025-12-31"), CostModel()),
+        # Other costs, so a default wired in somewhere instead of the model's own would show.
+        (("2024-06-01", "2025-12-31"), CostModel(init_cash=2_500.0, fees=0.005, slippage=0.0)),
+    ],
+    ids=["all-bars", "window", "window-other-costs"],
+)
+def test_sweep_metrics_and_equity_equal_the_per_bar_reference(market, window, costs):
     start, end = window or (None, None)
     candidates = sample_candidates()
     assert len({c.strategy for c in candidates}) == 4 and len(candidates) == 4 * PER_STRATEGY
     assert {c.symbol for c in candidates} == set(CLASSES)
     kept = [c.candidate_id for c in candidates[::7]]
-    result = run_sweep(market, CLASSES, candidates, start=start, end=end, keep_equity=kept)
+    result = run_sweep(market, CLASSES, candidates, start=start, end=end, costs=costs, keep_equity=kept)
     traded = 0
     for c in candidates:
         want, run = ref.backtest(
-            market[c.symbol], CLASSES[c.symbol], c.strategy, c.params, start=start, end=end
-        )
+            market[c.symbol], CLASSES[c.symbol], c.strategy, c.params, start=start, end=end,
+            init_cash=costs.init_cash, fees=costs.fees, slippage=costs.slippage,
+        )  # fmt: skip
         traded += want["trades"] > 0
         assert_metrics_match(result.metrics.loc[c.candidate_id], want, c.candidate_id)
         if c.candidate_id in kept:
