@@ -354,7 +354,7 @@ def forward_tests(
         f"""SELECT candidate_id, strategy, params, symbol, window_end, sharpe, annual_return
               FROM {BACKTESTS} WHERE tenant_id = %(t)s AND passed ORDER BY candidate_id""",
     )  # fmt: skip
-    rows, frame, window = [], pd.DataFrame(), None
+    rows, frame, window, unpriced = [], pd.DataFrame(), None, []
     if tested:
         _, bars, classes = _universe_bars(warehouse, tenant_id, sorted({r["symbol"] for r in tested}))
         try:
@@ -364,6 +364,9 @@ def forward_tests(
         except ValueError as error:
             raise Failure(f"tenant {tenant_id!r}: {error}") from error
         bars, _ = _covering(bars, window.start, window.end)
+        # A symbol without bars in the forward window cannot be paper-traded yet: its candidates
+        # are not forward-tested (the queue says so) and the metadata names the symbol.
+        unpriced = sorted({r["symbol"] for r in tested} - set(bars))
         tested = [r for r in tested if r["symbol"] in bars]
         sweep = run_sweep(bars, classes, _candidates(tested), start=window.start, end=window.end)
         frame = sweep.metrics
@@ -395,6 +398,7 @@ def forward_tests(
                 f"{window.start}..{window.end}" if window else "n/a (nothing passed)"
             ),
             "compared_metric": MetadataValue.text(config.metric),
+            "symbols_without_forward_bars": MetadataValue.json(unpriced),
             "median_performance_gap": _float_or_na(_median(gaps)),
             "share_within_plan_gap": _float_or_na(
                 share(gaps.dropna() <= PLAN_GAP_TARGET) if len(gaps) else None
@@ -662,7 +666,7 @@ def _funnel_metadata(stages, passing, changes, current, statuses) -> dict[str, A
         "share_within_plan_gap": _float_or_na(
             share(gap_values <= PLAN_GAP_TARGET) if len(gap_values) else None
         ),
-        "positive_month_share_of_passing": _float_or_na(_median(months)),
+        "median_positive_month_share_of_passing": _float_or_na(_median(months)),
         "queue": MetadataValue.json(
             {s: statuses.get(s, 0) for s in ("pending", "approved", "rejected", "withdrawn")}
         ),

@@ -68,6 +68,7 @@ from orchestration.trading_sources import (
     AlphaVantageResource,
     CoinGeckoResource,
     FrankfurterResource,
+    QuotaSpentError,
     now_of,
     source_today,
 )
@@ -209,7 +210,7 @@ class MarketFetch:
             result.error = self.stopped[source] = str(exc)
         except SourceError as exc:
             result.error = str(exc)
-            if exc.retryable and "quota" in str(exc):
+            if isinstance(exc, QuotaSpentError):
                 self.stopped[source] = f"{source}: not called (the daily quota was spent earlier in this run)"
         except (BarsError, UnrecordedRequestError) as exc:
             result.error = f"{source}: {exc}"
@@ -245,14 +246,12 @@ def _range_label(tenant_id: str, days: list[date]) -> str:
 
 
 def write_bars(conn, tenant_id: str, results: list[SymbolResult], days: list[date], run_id: str) -> int:
-    """Replace exactly `days` of the symbols that answered (in the caller's transaction)."""
+    """Write the new bars of the symbols that answered (in the caller's transaction). A stored
+    bar is replaced only by a new, valid bar of its day: a day the answer lacks, or whose bar
+    was invalid or contradicted itself, keeps what is stored (the gaps check reports it)."""
     done = [r for r in results if r.error is None]
     if not done:
         return 0
-    conn.execute(
-        f"DELETE FROM {PRICES_TABLE} WHERE tenant_id = %s AND symbol = ANY(%s) AND day = ANY(%s)",
-        (tenant_id, [r.instrument.symbol for r in done], days),
-    )
     rows = [
         {
             "symbol": r.instrument.symbol,
@@ -301,7 +300,9 @@ def market_prices(
     run_id = context.run.run_id
     started = time.perf_counter()
     results: list[SymbolResult] = []
-    written, calls, spent_before, av_used = 0, Counter(), {}, 0
+    written, calls = 0, Counter()
+    ledger = ApiLedger(warehouse)
+    av_before = ledger.used_today("alphavantage")  # the budget is platform-wide, not per tenant
     for tenant_id, days in run_partitions(context).items():
         instruments = load_universe(warehouse, tenant_id)
         if config.symbols:
@@ -312,7 +313,6 @@ def market_prices(
         fetch = MarketFetch(
             warehouse, tenant_id, _range_label(tenant_id, days), run_id, coingecko, alphavantage, frankfurter
         )
-        spent_before = {"alphavantage": fetch.ledger.used_today("alphavantage")}
         try:
             tenant_results = []
             for instrument in instruments:
@@ -323,7 +323,6 @@ def market_prices(
                     + (f"FAILED {result.error}" if result.error else f"{len(result.bars)} bars")
                 )
             calls += fetch.calls
-            av_used = fetch.ledger.used_today("alphavantage")
         finally:
             fetch.close()
         with warehouse.tenant_transaction(tenant_id) as conn:
@@ -332,8 +331,10 @@ def market_prices(
             written += write_bars(conn, tenant_id, tenant_results, days, run_id)
         results += tenant_results
 
+    av_used = ledger.used_today("alphavantage")
+    ledger.close()
     all_days = sorted({d for days in run_partitions(context).values() for d in days})
-    metadata = _metadata(results, all_days, written, calls, alphavantage, spent_before, av_used, started)
+    metadata = _metadata(results, all_days, written, calls, alphavantage, av_before, av_used, started)
     failed = [r for r in results if r.error]
     if failed:
         names = "; ".join(f"{r.instrument.symbol}: {r.error}" for r in failed)
@@ -347,7 +348,7 @@ def market_prices(
     return MaterializeResult(metadata=metadata)
 
 
-def _metadata(results, days, written, calls, alphavantage, spent_before, av_used, started):
+def _metadata(results, days, written, calls, alphavantage, av_before, av_used, started):
     elapsed = time.perf_counter() - started
     gaps = {r.instrument.symbol: gap_ranges(r.gaps) for r in results if r.gaps}
     return {
@@ -362,7 +363,7 @@ def _metadata(results, days, written, calls, alphavantage, spent_before, av_used
         "api_calls_total": MetadataValue.int(sum(calls.values())),
         "alphavantage_budget_used_today": MetadataValue.int(av_used),
         "alphavantage_budget_left_today": MetadataValue.int(max(0, alphavantage.daily_limit - av_used)),
-        "alphavantage_calls_this_run": MetadataValue.int(av_used - spent_before.get("alphavantage", 0)),
+        "alphavantage_calls_this_run": MetadataValue.int(av_used - av_before),
         "gaps": MetadataValue.int(sum(len(r.gaps) for r in results)),
         "gap_days": MetadataValue.json(gaps),
         "duplicate_days_in_answers": MetadataValue.json(

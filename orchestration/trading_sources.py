@@ -204,6 +204,10 @@ def now_of(today: date) -> datetime:
 COMPACT_CALENDAR_DAYS = 130
 
 
+class QuotaSpentError(SourceError):
+    """The API's own daily quota is spent: no further call to it can succeed until the next UTC day."""
+
+
 class DailyQuotaSpent(Exception):  # noqa: N818 - a signal from classify(): stop for the day
     pass
 
@@ -307,7 +311,7 @@ class AlphaVantageResource(HttpSourceResource):
                 client, request, self.classify, before_attempt=before_attempt, attempts=attempts
             )
         except DailyQuotaSpent as exc:
-            raise SourceError(
+            raise QuotaSpentError(
                 f"alphavantage: the daily request quota is spent ({exc}); no stock data was "
                 "overwritten, the next day's run retries",
                 source=self.source,

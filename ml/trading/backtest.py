@@ -186,6 +186,10 @@ def run_sweep(
     for symbol, members in by_symbol.items():
         bars = bars_by_symbol[symbol]
         _check_bars(symbol, bars)
+        if end is not None:
+            # No bar after the window reaches a strategy at all (the forward test's window stays
+            # unseen in-sample), whatever check_causal's sample of cut points would catch.
+            bars = bars[_window_mask(bars.index, None, end)]
         for name in dict.fromkeys(c.strategy for c in members):
             if name not in checked:
                 check_causal(strategies[name], bars, [c.params for c in members if c.strategy == name])

@@ -215,6 +215,16 @@ BEGIN
     IF p_decision = 'approve' AND (NOT FOUND OR NOT v_risk.passed) THEN
         RAISE EXCEPTION 'strategy % no longer passes its risk limits', p_candidate USING ERRCODE = '55000';
     END IF;
+    -- Each stage re-runs after the one before it, so between runs an earlier stage may already
+    -- have failed a candidate that the queue still shows as pending.
+    IF p_decision = 'approve' AND NOT (
+           EXISTS (SELECT 1 FROM core.trading_backtests b
+                    WHERE b.tenant_id = v_tenant AND b.candidate_id = p_candidate AND b.passed)
+       AND EXISTS (SELECT 1 FROM core.trading_forward_tests f
+                    WHERE f.tenant_id = v_tenant AND f.candidate_id = p_candidate AND f.passed)) THEN
+        RAISE EXCEPTION 'strategy % no longer passes its backtest or forward test', p_candidate
+            USING ERRCODE = '55000';
+    END IF;
     v_status := CASE p_decision WHEN 'approve' THEN 'approved' ELSE 'rejected' END;
     INSERT INTO core.trading_decisions AS d
            (tenant_id, candidate_id, decision, reason, approver, approver_via, client_ip, risk_snapshot)

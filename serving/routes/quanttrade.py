@@ -396,7 +396,7 @@ def _approver(scope: Scope) -> None:
 
 async def _decide(request: Request, scope: Scope, candidate_id: str, decision: str, body: DecisionRequest):
     _approver(scope)
-    reason = " ".join(body.reason.split())
+    reason = body.reason.strip()  # recorded as sent, less surrounding blanks
     if len(reason) < 3:
         raise ApiError(422, "reason: give a reason of 3 to 2000 characters")
     if "\x00" in reason:  # Postgres text cannot hold it

@@ -100,7 +100,7 @@ def post(api, path, key, body=None, headers=None):
 def everything(api, path, key, **params):
     rows, offset = [], 0
     while True:
-        body = get(api, path, key, limit=5, offset=offset, **params).json()
+        body = get(api, path, key, limit=50, offset=offset, **params).json()
         rows += body["data"]
         if body["page"]["next_offset"] is None:
             return rows, body["page"]["total"]
@@ -122,7 +122,8 @@ def test_backtests_page_filter_and_sort(desk, platform):
     assert {r["tenant_id"] for r in rows} == {DESK}
     sharpes = [r["sharpe"] for r in rows if r["sharpe"] is not None]
     assert sharpes == sorted(sharpes, reverse=True)
-    failed = get(desk, BACKTESTS, "desk", passed="false", limit=200).json()["data"]
+    # The real assets' ~400 candidates share the desk with the stand-ins: read every page.
+    failed, _ = everything(desk, BACKTESTS, "desk", passed="false")
     assert {r["candidate_id"] for r in failed} == {e["candidate_id"] for e in expected if not e["passed"]}
     assert all(r["fail_reasons"] for r in failed)
     btc = get(desk, BACKTESTS, "desk", symbol="btc-usd", strategy="MA_Crossover", limit=200).json()["data"]
@@ -173,7 +174,7 @@ def test_marts_rank_and_funnel_the_candidates(desk, platform):
         """SELECT count(*) FILTER (WHERE b.passed) AS bt, count(f.*) FILTER (WHERE f.passed) AS fw,
                   count(r.*) FILTER (WHERE r.passed) AS rk,
                   percentile_cont(0.5) WITHIN GROUP (ORDER BY f.performance_gap) AS gap,
-                  avg((abs(f.performance_gap) <= 0.15)::int) AS within
+                  avg((f.performance_gap <= 0.15)::int) AS within
              FROM core.trading_backtests b
              LEFT JOIN core.trading_forward_tests f USING (tenant_id, candidate_id)
              LEFT JOIN core.trading_risk_assessments r USING (tenant_id, candidate_id)
@@ -293,6 +294,17 @@ def test_who_may_decide_and_what(desk, platform):
     stale = assert_error(post(desk, path, "approver", {"reason": "looks fine"}), 409)
     assert "risk" in stale["message"]
     assert get(desk, f"{STRATEGIES}/{pending}", "desk").json()["status"] == "pending"
+    # ...and so is one whose forward test has failed on a re-run while its old risk row passes.
+    with WarehouseResource(database_url=platform.writer_url).tenant_transaction(DESK) as conn:
+        conn.execute(
+            """UPDATE core.trading_risk_assessments SET passed = true, breaches = '{}'
+                WHERE tenant_id = %(t)s AND candidate_id = %(c)s;
+               UPDATE core.trading_forward_tests SET passed = false
+                WHERE tenant_id = %(t)s AND candidate_id = %(c)s""",
+            {"t": DESK, "c": pending},
+        )
+    stale = assert_error(post(desk, path, "approver", {"reason": "looks fine"}), 409)
+    assert "forward test" in stale["message"]
     rejected = post(desk, f"{STRATEGIES}/{pending}/reject", "approver", {"reason": "risk failed on re-run"})
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
 
@@ -351,3 +363,22 @@ def test_the_address_allow_list(desk):
     finally:
         for proc, _ in servers.values():
             stop(proc)
+
+
+def test_a_strategy_the_real_assets_queued_is_approved_through_the_api(desk, platform, materialized):
+    pending = admin_rows(
+        platform,
+        """SELECT candidate_id FROM core.trading_approvals
+            WHERE tenant_id = %s AND status = 'pending' AND candidate_id NOT LIKE 'st.%%'
+            ORDER BY candidate_id LIMIT 1""",
+        (DESK,),
+    )
+    assert pending, "the session's strategy_approvals run queued no strategy for the desk"
+    candidate = pending[0]["candidate_id"]
+    response = post(desk, f"{STRATEGIES}/{candidate}/approve", "approver", {"reason": "Forward run held up"})
+    assert response.status_code == 200, response.text
+    detail = get(desk, f"{STRATEGIES}/{candidate}", "desk").json()
+    assert (detail["stage"], detail["status"]) == ("approval", "approved")
+    assert detail["backtest"]["passed"] and detail["forward_test"]["passed"] and detail["risk"]["passed"]
+    assert detail["decisions"][-1]["reason"] == "Forward run held up"
+    assert detail["decisions"][-1]["risk_snapshot"]["candidate_id"] == candidate

@@ -201,6 +201,15 @@ def test_an_unknown_coin_in_the_settings_is_a_clear_failure(platform, dagster_in
 def test_a_failed_symbol_keeps_its_rows_and_the_others_are_written(platform, dagster_instance, edge_tenant):
     # NVDA meets Alpha Vantage's daily quota (HTTP 200 Information): no further stock is called
     _universe(platform, "BTC-USD", "NVDA", "IBM")
+    _query(
+        platform,
+        EDGE,
+        """INSERT INTO core.market_prices (tenant_id, symbol, day, asset_class, source, currency,
+                                           open, high, low, close, volume, fetched_at)
+           VALUES (%s, 'NVDA', %s, 'stock', 'alphavantage', 'USD', 10, 11, 9, 10.5, 100,
+                   '2026-01-01T00:00:00Z') RETURNING symbol""",
+        (EDGE, LAST_DAY),
+    )
     result = _run(platform, dagster_instance, EDGE, LAST_DAY)
     assert not result.success
     message = _failure(result)
@@ -208,8 +217,9 @@ def test_a_failed_symbol_keeps_its_rows_and_the_others_are_written(platform, dag
         "NVDA: alphavantage: the daily request quota is spent" in message
         and "IBM: alphavantage: not called" in message
     )
-    rows = _query(platform, EDGE, "SELECT symbol, day FROM core.market_prices")
-    assert rows == [("BTC-USD", LAST_DAY)]
+    rows = _query(platform, EDGE, "SELECT symbol, day, fetched_at FROM core.market_prices ORDER BY symbol")
+    assert [(r[0], r[1]) for r in rows] == [("BTC-USD", LAST_DAY), ("NVDA", LAST_DAY)]
+    assert rows[1][2].year == 2026 and (rows[1][2].month, rows[1][2].day) == (1, 1)  # NVDA's bar kept
     stored = _query(
         platform,
         EDGE,

@@ -219,3 +219,13 @@ def test_settings_choose_strategies_and_grids_with_clear_errors():
     ]:
         with pytest.raises(Failure, match=key):
             trading_settings("t", {"trading": bad})
+
+
+def test_the_marts_use_the_same_gap_target_as_the_assets():
+    import yaml
+
+    from ml.trading.validation import PLAN_GAP_TARGET
+    from orchestration.runtime import DBT_PROJECT_DIR
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert project["vars"]["quanttrade_gap_target"] == PLAN_GAP_TARGET
