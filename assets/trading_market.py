@@ -14,7 +14,7 @@ so a data engineer sees a red run and the reason, and a re-run of the same days 
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -252,6 +252,7 @@ def write_bars(conn, tenant_id: str, results: list[SymbolResult], days: list[dat
     done = [r for r in results if r.error is None]
     if not done:
         return 0
+    fetched_at = datetime.now(UTC)  # a replaced bar is as fresh as its answer, not its first load
     rows = [
         {
             "symbol": r.instrument.symbol,
@@ -260,6 +261,7 @@ def write_bars(conn, tenant_id: str, results: list[SymbolResult], days: list[dat
             "source": r.instrument.source,
             "currency": r.instrument.currency,
             **{k: bar[k] for k in PRICE_COLUMNS},
+            "fetched_at": fetched_at,
             "dagster_run_id": run_id,
         }
         for r in done

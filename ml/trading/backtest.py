@@ -266,10 +266,11 @@ def _simulate(index, opens, closes, entries, exits, costs):
         opens, closes, entries, exits = (np.repeat(a, 2, axis=1) for a in (opens, closes, entries, exits))
     # C-contiguous inputs: a strided view would make numba compile another specialisation.
     opens, closes, entries, exits = map(np.ascontiguousarray, (opens, closes, entries, exits))
-    columns = pd.RangeIndex(closes.shape[1])
+    # Plain arrays in and records out: vectorbt's pandas wrapping of inputs and of value()/assets()
+    # copied every matrix (under pandas 3) and cost about as much as the simulation itself.
     pf = vbt.Portfolio.from_signals(
-        close=pd.DataFrame(closes, index=index, columns=columns),
-        price=pd.DataFrame(opens, index=index, columns=columns),
+        close=closes,
+        price=opens,
         entries=entries,
         exits=exits,
         direction="longonly",
@@ -281,9 +282,33 @@ def _simulate(index, opens, closes, entries, exits, costs):
         freq="1D",
     )
     trades = pf.trades.values
+    value, assets = _replay_orders(pf.order_records, closes, costs.init_cash)
     if width == 1:
-        return pf.value().to_numpy()[:, :1], pf.assets().to_numpy()[:, :1] > 0, trades[trades["col"] == 0]
-    return pf.value().to_numpy(), pf.assets().to_numpy() > 0, trades
+        return value[:, :1], assets[:, :1] > 0, trades[trades["col"] == 0]
+    return value, assets > 0, trades
+
+
+def _replay_orders(orders: np.ndarray, closes: np.ndarray, init_cash: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equity and holdings at each close from vectorbt's order records (bar, column, size, fill
+    price after slippage, fees, side). All in, long only, at most one order a bar: a buy turns all
+    cash into `size` shares, a sale turns them back into its proceeds, so each bar's state is
+    that of the column's last order (no running sum to accumulate rounding)."""
+    rows, cols = orders["idx"], orders["col"]
+    buy = orders["side"] == 0
+    shares = np.zeros_like(closes)
+    cash = np.zeros_like(closes)
+    shares[rows, cols] = np.where(buy, orders["size"], 0.0)
+    cash[rows, cols] = np.where(buy, 0.0, orders["size"] * orders["price"] - orders["fees"])
+    # Forward-fill each column from its last order (before the first: the initial cash, no shares).
+    last = np.zeros(closes.shape, dtype=np.int64)
+    last[rows, cols] = rows + 1
+    last = np.maximum.accumulate(last, axis=0)
+    filled = last > 0
+    pick = np.maximum(last - 1, 0)
+    grid = np.arange(closes.shape[1])
+    shares = np.where(filled, shares[pick, grid], 0.0)
+    cash = np.where(filled, cash[pick, grid], init_cash)
+    return cash + shares * closes, shares
 
 
 def _metrics(value, in_position, trades, bars_per_year, month_ends, init_cash) -> pd.DataFrame:

@@ -296,13 +296,11 @@ def test_who_may_decide_and_what(desk, platform):
     assert get(desk, f"{STRATEGIES}/{pending}", "desk").json()["status"] == "pending"
     # ...and so is one whose forward test has failed on a re-run while its old risk row passes.
     with WarehouseResource(database_url=platform.writer_url).tenant_transaction(DESK) as conn:
-        conn.execute(
-            """UPDATE core.trading_risk_assessments SET passed = true, breaches = '{}'
-                WHERE tenant_id = %(t)s AND candidate_id = %(c)s;
-               UPDATE core.trading_forward_tests SET passed = false
-                WHERE tenant_id = %(t)s AND candidate_id = %(c)s""",
-            {"t": DESK, "c": pending},
-        )
+        for table, passed in (("trading_risk_assessments", True), ("trading_forward_tests", False)):
+            conn.execute(
+                f"UPDATE core.{table} SET passed = %s WHERE tenant_id = %s AND candidate_id = %s",
+                (passed, DESK, pending),
+            )
     stale = assert_error(post(desk, path, "approver", {"reason": "looks fine"}), 409)
     assert "forward test" in stale["message"]
     rejected = post(desk, f"{STRATEGIES}/{pending}/reject", "approver", {"reason": "risk failed on re-run"})
