@@ -12,6 +12,7 @@ so a data engineer sees a red run and the reason, and a re-run of the same days 
 """
 
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +26,7 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
+    BetaWarning,
     Config,
     Failure,
     MaterializeResult,
@@ -269,6 +271,13 @@ def write_bars(conn, tenant_id: str, results: list[SymbolResult], days: list[dat
     ]
     upsert_rows(conn, tenant_id, PRICES_TABLE, rows, key=("symbol", "day"), run_id=run_id)
     return len(rows)
+
+
+# Dagster marks `backfill_policy` on @asset (not on @multi_asset) as beta; its warning at import
+# time would open every CLI command's output and hide the one line an error is.
+warnings.filterwarnings(
+    "ignore", message="Parameter `backfill_policy` of function `asset`", category=BetaWarning
+)
 
 
 @asset(
