@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 Signals = tuple[np.ndarray, np.ndarray]
 
@@ -51,8 +52,25 @@ def _by_window(values: Sequence[int], indicator: Callable[[int], np.ndarray]) ->
     return np.column_stack([cache[w] for w in values])
 
 
+def _windows(close: pd.Series, window: int) -> np.ndarray | None:
+    """Row t of the result holds closes t-window+1..t (None when there are fewer bars)."""
+    values = close.to_numpy(dtype=float)
+    return sliding_window_view(values, window) if len(values) >= window else None
+
+
+def _rolling(close: pd.Series, window: int, statistic: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """`statistic` over each trailing window, NaN before the first full one. Each window is summed
+    afresh: pandas' running add-and-remove sums carry the error of earlier, larger prices, which
+    at a price 10^5 times below its peak moved a Bollinger band by 2e-5 and flipped signals."""
+    out = np.full(len(close), np.nan)
+    windows = _windows(close, window)
+    if windows is not None:
+        out[window - 1 :] = statistic(windows)
+    return out
+
+
 def _sma(close: pd.Series, window: int) -> np.ndarray:
-    return close.rolling(window, min_periods=window).mean().to_numpy()
+    return _rolling(close, window, lambda w: w.mean(axis=1))
 
 
 def _wilder(moves: pd.Series, period: int) -> pd.Series:
@@ -111,7 +129,7 @@ def _bollinger_breakout(bars: pd.DataFrame, params: Sequence[Mapping]) -> Signal
     close = bars["close"]
     windows = [p["window"] for p in params]
     mid = _by_window(windows, lambda w: _sma(close, w))
-    std = _by_window(windows, lambda w: close.rolling(w, min_periods=w).std(ddof=0).to_numpy())
+    std = _by_window(windows, lambda w: _rolling(close, w, lambda x: x.std(axis=1)))
     price = close.to_numpy()[:, None]
     with np.errstate(invalid="ignore"):
         return price > mid + _column(params, "k") * std, price < mid

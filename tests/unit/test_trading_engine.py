@@ -229,3 +229,18 @@ def test_the_marts_use_the_same_gap_target_as_the_assets():
 
     project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
     assert project["vars"]["quanttrade_gap_target"] == PLAN_GAP_TARGET
+
+
+def test_rolling_bands_stay_exact_far_below_earlier_prices():
+    # A price that has fallen 10^5-fold: running add-and-remove sums (pandas rolling) kept the
+    # error of the early prices and moved the band enough to flip a breakout signal.
+    from ml.trading.strategies import _rolling
+
+    close = pd.Series(np.r_[np.linspace(100.0, 1.0, 3000), 0.001 * (1 + 0.01 * np.sin(np.arange(600)))])
+    window = 10
+    exact = np.array(
+        [close.iloc[t - window + 1 : t + 1].to_numpy().std() for t in range(window - 1, len(close))]
+    )
+    got = _rolling(close, window, lambda w: w.std(axis=1))[window - 1 :]
+    assert np.isnan(_rolling(close, window, lambda w: w.std(axis=1))[: window - 1]).all()
+    assert np.allclose(got, exact, rtol=1e-9, atol=0)
