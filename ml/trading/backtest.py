@@ -241,7 +241,7 @@ def _simulate_calendar(index, symbols, asset_classes, costs, chunk_size, keep):
     for lo in range(0, len(ids), chunk_size):
         cols = slice(lo, lo + chunk_size)
         sym = sym_of_column[cols]
-        value, in_position, trades = _simulate(index, opens[:, sym], closes[:, sym], entries[:, cols],
+        value, in_position, trades = _simulate(opens[:, sym], closes[:, sym], entries[:, cols],
                                                exits[:, cols], costs)  # fmt: skip
         frame = _metrics(value, in_position, trades, bpy[sym], month_ends, costs.init_cash)
         frame.index = pd.Index(ids[cols], name="candidate_id")
@@ -256,7 +256,7 @@ def _simulate_calendar(index, symbols, asset_classes, costs, chunk_size, keep):
     return result, kept
 
 
-def _simulate(index, opens, closes, entries, exits, costs):
+def _simulate(opens, closes, entries, exits, costs):
     """One vectorbt call for a chunk: (value, in_position, trade records)."""
     import vectorbt as vbt  # imported on use: numba compiles on first import
 

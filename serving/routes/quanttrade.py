@@ -31,8 +31,8 @@ def _client_allowed(request: Request) -> bool:
     allowed = request.app.state.config.quanttrade_allowed_ips
     if allowed is None:
         return True
-    # The socket peer as uvicorn reports it: behind a proxy, --proxy-headers and
-    # --forwarded-allow-ips decide whether that is the proxy or the forwarded client.
+    # The socket peer as uvicorn reports it: the forwarded client only when the peer is a proxy
+    # named in BIZOSAAS_API_FORWARDED_ALLOW_IPS (orchestration.processes.api_command).
     host = request.client.host if request.client else None
     try:
         address = ipaddress.ip_address(host or "")
@@ -189,15 +189,7 @@ class BacktestStage(BaseModel):
     trades: int
 
 
-class ForwardStage(BaseModel):
-    passed: bool
-    fail_reasons: list[str]
-    window_start: date
-    window_end: date
-    total_return: float
-    sharpe: float | None
-    max_drawdown: float
-    trades: int
+class ForwardStage(BacktestStage):
     backtest_metric: float | None
     forward_metric: float | None
     performance_gap: float | None
