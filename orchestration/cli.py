@@ -16,7 +16,14 @@ from collections.abc import Sequence
 
 from orchestration import postgres, processes, tenants
 from orchestration.errors import PlatformError
-from orchestration.settings import PROJECT_ROOT, SERVING_ROLE, TRANSFORM_ROLE, WRITER_ROLE, load_settings
+from orchestration.settings import (
+    ENV_API_WORKERS,
+    PROJECT_ROOT,
+    SERVING_ROLE,
+    TRANSFORM_ROLE,
+    WRITER_ROLE,
+    load_settings,
+)
 
 
 def _out(message: str = "") -> None:
@@ -197,11 +204,43 @@ def cmd_keys_revoke(args) -> int:
     return 0
 
 
+def _api_workers(args) -> int:
+    if args.workers is not None:
+        return args.workers
+    try:
+        return _worker_count(os.environ.get(ENV_API_WORKERS) or "2")
+    except argparse.ArgumentTypeError as exc:
+        raise PlatformError(f"{ENV_API_WORKERS}: {exc}") from None
+
+
+def _check_api_connections(workers: int) -> None:
+    """Refuse a worker count whose pools cannot all connect; warn when it crowds out Dagster."""
+    from serving.config import ServingConfig, connection_budget
+
+    try:
+        config = ServingConfig.from_env()
+    except ValueError as exc:
+        raise PlatformError(f"API settings: {exc}") from None
+    with postgres.connect(config.database_url) as conn:
+        limits = conn.execute(
+            "SELECT current_setting('max_connections')::int,"
+            " current_setting('superuser_reserved_connections')::int"
+            " + coalesce(current_setting('reserved_connections', true), '0')::int"
+        ).fetchone()
+    verdict = connection_budget(workers, config.pool_max, *limits)
+    if verdict and verdict[0] == "error":
+        raise PlatformError(verdict[1])
+    if verdict:
+        print(f"warning: {verdict[1]}", file=sys.stderr, flush=True)
+
+
 def cmd_serve(args) -> int:
+    workers = _api_workers(args)
     env = _prepared_env()
-    _out(f"API on http://{args.host}:{args.port} (docs at /docs), {args.workers} worker(s)")
+    _check_api_connections(workers)
+    _out(f"API on http://{args.host}:{args.port} (docs at /docs), {workers} worker(s)")
     proc = subprocess.run(
-        processes.api_command(args.host, args.port, args.workers), cwd=PROJECT_ROOT, env={**os.environ, **env}
+        processes.api_command(args.host, args.port, workers), cwd=PROJECT_ROOT, env={**os.environ, **env}
     )
     return 0 if proc.returncode in (0, -signal.SIGINT) else proc.returncode
 
@@ -336,6 +375,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _worker_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of workers of at least 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bizosaas",
@@ -422,7 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the serving API (docs at /docs)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        help="uvicorn worker processes (default: $BIZOSAAS_API_WORKERS, else 2); each holds its own "
+        "pool of up to $BIZOSAAS_API_POOL_MAX connections",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="start Postgres, seed, materialize everything, start the UI")

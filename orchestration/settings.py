@@ -56,6 +56,10 @@ ENV_ALPHAVANTAGE_KEY = "ALPHAVANTAGE_API_KEY"
 ENV_QUANTTRADE_ALLOWED_IPS = "BIZOSAAS_QUANTTRADE_ALLOWED_IPS"
 # Reverse proxies whose X-Forwarded-For the API believes (uvicorn --forwarded-allow-ips); unset = none.
 ENV_API_FORWARDED_ALLOW_IPS = "BIZOSAAS_API_FORWARDED_ALLOW_IPS"
+# The API's uvicorn worker processes, and each worker's own Postgres pool (serving/config.py).
+ENV_API_WORKERS = "BIZOSAAS_API_WORKERS"
+ENV_API_POOL_MIN = "BIZOSAAS_API_POOL_MIN"
+ENV_API_POOL_MAX = "BIZOSAAS_API_POOL_MAX"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.

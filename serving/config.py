@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 
 from orchestration.settings import (
+    ENV_API_POOL_MAX,
+    ENV_API_POOL_MIN,
     ENV_LLM_API_KEY,
     ENV_LLM_BASE_URL,
     ENV_LLM_MODEL,
@@ -35,6 +37,30 @@ def parse_networks(text: str | None, name: str = ENV_QUANTTRADE_ALLOWED_IPS) -> 
     if not networks:
         raise RuntimeError(f"{name} lists no address; unset it to allow any")
     return tuple(networks)
+
+
+def connection_budget(
+    workers: int, pool_max: int, max_connections: int, reserved: int
+) -> tuple[str, str] | None:
+    """Whether `workers` API processes, each with a pool of up to `pool_max` connections, fit the
+    server: ("error", why) when they cannot all connect at once, ("warning", why) when they would
+    take more than half of it (Dagster's runs, sensors and dbt need the rest), None when they fit.
+    Every replica of the API counts: on Kubernetes, workers = replicas x workers per pod."""
+    usable = max_connections - reserved
+    need = workers * pool_max
+    sizing = f"{workers} API worker(s) x pool max {pool_max} = {need} connections"
+    if need > usable:
+        return "error", (
+            f"{sizing}, but Postgres allows {usable} (max_connections {max_connections} - "
+            f"{reserved} reserved); use fewer workers, a smaller {ENV_API_POOL_MAX}, "
+            "or raise max_connections"
+        )
+    if need > usable // 2:
+        return "warning", (
+            f"{sizing}: more than half of the {usable} the server allows, "
+            "leaving little for Dagster runs and dbt"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -80,8 +106,8 @@ class ServingConfig:
         default_algorithms = "RS256,ES256" if public_key else "HS256"
         return cls(
             database_url=url,
-            pool_min=int(os.environ.get("BIZOSAAS_API_POOL_MIN", "2")),
-            pool_max=int(os.environ.get("BIZOSAAS_API_POOL_MAX", "10")),
+            pool_min=int(os.environ.get(ENV_API_POOL_MIN, "2")),
+            pool_max=int(os.environ.get(ENV_API_POOL_MAX, "10")),
             auth_cache_ttl_s=float(os.environ.get("BIZOSAAS_API_AUTH_CACHE_TTL_S", "30")),
             jwt_secret=os.environ.get("BIZOSAAS_JWT_SECRET") or None,
             jwt_public_key=public_key,
