@@ -449,14 +449,19 @@ def remove_synthetic(*, instance=None, progress: Callable[[str], None] | None = 
             guarded = {
                 r[0]
                 for r in conn.execute(
-                    "SELECT tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal AND tgtype & 8 <> 0"
+                    # tgtype bit 3: a DELETE trigger
+                    "SELECT tgrelid::regclass::text FROM pg_trigger "
+                    "WHERE NOT tgisinternal AND tgtype & 8 <> 0"
                 )
             }
             for table in _tenant_tables(conn):
                 # Table names come from the catalogue, already quoted by format('%I.%I').
-                if table == "core.tenants" or not conn.execute(
-                    f"SELECT EXISTS (SELECT FROM {table} WHERE tenant_id LIKE %s)", (pattern,)
-                ).fetchone()[0]:
+                if (
+                    table == "core.tenants"
+                    or not conn.execute(
+                        f"SELECT EXISTS (SELECT FROM {table} WHERE tenant_id LIKE %s)", (pattern,)
+                    ).fetchone()[0]
+                ):
                     continue
                 if table in guarded:
                     # An append-only audit table (a DELETE trigger refuses every delete): synthetic

@@ -27,9 +27,10 @@ def test_five_tenants_cover_every_domain_and_two_hundred_look_like_the_agency():
     assert len({s.settings["timezone"] for s in many}) > 5 and len({s.tier for s in many}) == 4
     # shared requests vary per tenant, per-tenant hosts are the tenant's own
     assert len({str(s.settings["directory"]["searches"]) for s in many if "directory" in s.domains}) > 3
-    assert len({s.settings["ecommerce"]["saleor_url"] for s in many if "ecommerce" in s.domains}) == counts[
-        "ecommerce"
-    ]
+    assert (
+        len({s.settings["ecommerce"]["saleor_url"] for s in many if "ecommerce" in s.domains})
+        == counts["ecommerce"]
+    )
 
 
 def test_every_synthetic_tenant_passes_the_assets_settings_readers():
