@@ -193,3 +193,15 @@ def test_sensor_requests_200_new_profiles_in_chunks_each_exactly_once(platform, 
         assert added == {s.tenant_id for s in specs}  # all partitions on the first tick
     finally:
         st.remove_synthetic(instance=dagster_instance)
+
+
+def test_cli_refuses_a_bad_count_in_one_line():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "tenants", "synthetic", "add", "--count", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith("must be at least 1, got 0")
