@@ -56,6 +56,9 @@ ENV_ALPHAVANTAGE_KEY = "ALPHAVANTAGE_API_KEY"
 ENV_QUANTTRADE_ALLOWED_IPS = "BIZOSAAS_QUANTTRADE_ALLOWED_IPS"
 # Reverse proxies whose X-Forwarded-For the API believes (uvicorn --forwarded-allow-ips); unset = none.
 ENV_API_FORWARDED_ALLOW_IPS = "BIZOSAAS_API_FORWARDED_ALLOW_IPS"
+# Retention (days): finished Dagster runs (default 30) and raw API answers (default 90).
+ENV_PRUNE_RUNS_DAYS = "BIZOSAAS_PRUNE_RUNS_DAYS"
+ENV_PRUNE_RAW_DAYS = "BIZOSAAS_PRUNE_RAW_DAYS"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.
