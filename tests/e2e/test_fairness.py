@@ -1,0 +1,113 @@
+"""Per-tenant fairness through the real run queue: the dagster-daemon's QueuedRunCoordinator with
+the repo's dagster.yaml limits, runs launched through the webserver's GraphQL API like the UI does.
+
+The noisy tenant's runs are real `tenant_profile` materializations held busy by a row lock the test
+takes on that tenant's profile row: each run's atomic partition replace waits for it, as it would
+behind any long write."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from dagster import DagsterRunStatus, RunsFilter
+
+from orchestration.processes import stop
+from orchestration.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+NOISY, QUIET = "coreldove", "thrillring"
+NOISY_RUNS = 8
+TENANT_LIMIT = 2  # dagster.yaml: dagster/partition, applied per unique value
+IN_PROGRESS = {DagsterRunStatus.STARTING, DagsterRunStatus.STARTED}
+
+LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+
+
+def _launch(url: str, tenant: str) -> str:
+    params = {
+        "selector": {
+            "repositoryLocationName": "bizosaas",
+            "repositoryName": "__repository__",
+            "jobName": "__ASSET_JOB",
+            "assetSelection": [{"path": ["tenant_profile"]}],
+            "assetCheckSelection": [],
+        },
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": tenant}]},
+    }
+    body = httpx.post(url, json={"query": LAUNCH, "variables": {"params": params}}, timeout=60).json()
+    launched = body["data"]["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def _statuses(instance, run_ids) -> dict[str, DagsterRunStatus]:
+    return {r.run_id: r.status for r in instance.get_runs(RunsFilter(run_ids=list(run_ids)))}
+
+
+@pytest.fixture
+def daemon(platform, dagster_webserver):
+    command = [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    yield proc
+    stop(proc)
+
+
+def test_a_noisy_tenant_cannot_hold_back_another_tenants_run(
+    platform, dagster_instance, dagster_webserver, daemon
+):
+    instance = dagster_instance
+    lock = psycopg.connect(platform.admin_url)
+    lock.execute("SELECT 1 FROM core.tenant_profile WHERE tenant_id = %s FOR UPDATE", (NOISY,))
+    noisy = [_launch(dagster_webserver, NOISY) for _ in range(NOISY_RUNS)]
+    quiet = None
+    try:
+        peak = 0
+
+        def noisy_in_progress() -> int:
+            nonlocal peak
+            count = sum(s in IN_PROGRESS for s in _statuses(instance, noisy).values())
+            peak = max(peak, count)
+            return count
+
+        deadline = time.monotonic() + 120
+        while noisy_in_progress() < TENANT_LIMIT:  # the noisy tenant fills its share of the queue
+            assert time.monotonic() < deadline, _statuses(instance, noisy)
+            time.sleep(0.5)
+        queued_at = time.monotonic()
+        quiet = _launch(dagster_webserver, QUIET)
+        dequeued = None
+        deadline = time.monotonic() + 120
+        while (status := _statuses(instance, [quiet])[quiet]) != DagsterRunStatus.SUCCESS:
+            assert status not in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED), status
+            assert time.monotonic() < deadline, status
+            if dequeued is None and status != DagsterRunStatus.QUEUED:
+                dequeued = time.monotonic() - queued_at
+            noisy_in_progress()
+            time.sleep(0.25)
+        statuses = _statuses(instance, noisy)
+        # The noisy tenant is still busy with its two and the rest wait; the quiet run went ahead.
+        assert sum(s in IN_PROGRESS for s in statuses.values()) == TENANT_LIMIT
+        assert sum(s == DagsterRunStatus.QUEUED for s in statuses.values()) == NOISY_RUNS - TENANT_LIMIT
+        assert peak == TENANT_LIMIT
+        # The daemon dequeues every few seconds (QueuedRunCoordinator's default interval is 5 s).
+        assert dequeued is not None and dequeued < 15, dequeued
+        print(f"quiet tenant's run dequeued after {dequeued:.1f}s behind {NOISY_RUNS} noisy runs")
+    finally:
+        for run_id, status in _statuses(instance, noisy).items():
+            if status == DagsterRunStatus.QUEUED:
+                instance.run_coordinator.cancel_run(run_id)
+        lock.rollback()
+        lock.close()
+    deadline = time.monotonic() + 120
+    while any(s in IN_PROGRESS for s in _statuses(instance, noisy).values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    # Released, the held runs finish their write: the lock only delayed them.
+    assert list(_statuses(instance, noisy).values()).count(DagsterRunStatus.SUCCESS) == TENANT_LIMIT
