@@ -49,9 +49,13 @@ def _setup(data_dir: Path, synthetic: int):
     from dagster import DagsterInstance
 
     from orchestration.cli import _sync_partitions
+    from orchestration.definitions import defs
+    from orchestration.materialize import execute, plan_runs
 
     instance = DagsterInstance.get()
     _sync_partitions(instance)
+    # Tenant profiles first, so the tenant sensor has nothing to launch into the measured queue.
+    execute(defs, instance, plan_runs(defs, instance, "tenant_profile", None), progress=lambda _: None)
     return instance
 
 

@@ -239,5 +239,6 @@ def raw_tables_size(conn) -> int:
     """Bytes on disk of the raw answer tables (indexes and TOAST included)."""
     names = [t.name for t in RAW_TABLES]
     return conn.execute(
-        "SELECT coalesce(sum(pg_total_relation_size(n::regclass)), 0)::bigint FROM unnest(%s::text[]) n", (names,)
+        "SELECT coalesce(sum(pg_total_relation_size(n::regclass)), 0)::bigint FROM unnest(%s::text[]) n",
+        (names,),
     ).fetchone()[0]
