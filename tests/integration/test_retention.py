@@ -50,9 +50,9 @@ def _status(instance):
 def test_old_runs_go_except_those_holding_latest_partition_events(dagster_instance, materialized):
     instance = dagster_instance
     runs = [_run(instance, [PROFILE], "coreldove").run_id for _ in range(3)]
-    queued = DagsterRun(job_name="__ASSET_JOB", status=DagsterRunStatus.QUEUED)
-    instance.add_run(queued)
-    _age_runs(instance, [*runs, queued.run_id], days=40)
+    running = DagsterRun(job_name="__ASSET_JOB", status=DagsterRunStatus.STARTED)  # still in progress
+    instance.add_run(running)
+    _age_runs(instance, [*runs, running.run_id], days=40)
     status_before = _status(instance)
     fresh = instance.get_run_ids(limit=5)
 
@@ -65,12 +65,12 @@ def test_old_runs_go_except_those_holding_latest_partition_events(dagster_instan
     for gone in runs[:2]:
         assert instance.get_run_by_id(gone) is None and not instance.all_logs(gone)
     assert instance.get_run_by_id(runs[-1]) and instance.all_logs(runs[-1])
-    assert instance.get_run_by_id(queued.run_id).status == DagsterRunStatus.QUEUED
+    assert instance.get_run_by_id(running.run_id).status == DagsterRunStatus.STARTED
     assert all(instance.get_run_by_id(r) for r in fresh if r not in runs)  # younger than the cutoff
     assert _status(instance) == status_before
     latest = instance.get_latest_materialization_event(PROFILE)
     assert latest is not None and instance.get_run_by_id(latest.run_id)
-    instance.delete_run(queued.run_id)
+    instance.delete_run(running.run_id)
 
 
 def test_every_latest_check_evaluation_holds_its_run(dagster_instance, materialized):
