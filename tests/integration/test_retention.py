@@ -110,6 +110,11 @@ def _counts(conn) -> dict[str, int]:
     return {t.name: conn.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0] for t in RAW_TABLES}
 
 
+def _vacuum_full(conn) -> None:
+    for table in RAW_TABLES:
+        conn.execute(f"VACUUM FULL {table.name}")
+
+
 def _copy_aged(conn, table: str, days: int) -> None:
     """Older answers to the same requests, from a run that no longer wrote anything current."""
     cols = [
@@ -138,6 +143,7 @@ def test_raw_answers_pruned_but_marts_core_and_reparse_intact(platform, dagster_
         for table in RAW_TABLES:
             _copy_aged(conn, table.name, 200)
         before = _fingerprints(conn)
+        _vacuum_full(conn)
         size_before = raw_tables_size(conn)
 
     # 1. Old copies go; every answer younger than the cutoff stays.
@@ -153,6 +159,7 @@ def test_raw_answers_pruned_but_marts_core_and_reparse_intact(platform, dagster_
     prune_raw(warehouse, 90)
     with psycopg.connect(platform.admin_url, autocommit=True) as conn:
         assert _fingerprints(conn) == before
+        _vacuum_full(conn)  # a DELETE leaves the space for new rows; VACUUM FULL returns it
         size_after = raw_tables_size(conn)
         print(f"raw tables: {size_before} -> {size_after} bytes; rows {originals} -> {_counts(conn)}")
         for table in RAW_TABLES:
