@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
@@ -36,7 +36,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale
+bench: bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill
 
 bench-foundation: install
 	$(BIN)/python -m bench.foundation --cold-install
@@ -86,3 +86,6 @@ bench-trading: install
 
 bench-api-scale: install
 	$(BIN)/python -m bench.api_scale
+
+bench-backfill: install
+	$(BIN)/python -m bench.backfill

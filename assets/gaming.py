@@ -15,6 +15,7 @@ out of budget keeps each game's previous critic data and says so in the metadata
 
 import re
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +26,8 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetExecutionContext,
     AssetSpec,
+    BackfillPolicy,
+    BetaWarning,
     Config,
     Failure,
     MaterializeResult,
@@ -51,6 +54,7 @@ from orchestration.metadata import preview_table
 from orchestration.partitions import (
     DATE_DIMENSION,
     TENANT_DIMENSION,
+    run_partitions,
     tenant_daily_partitions,
     tenant_partitions,
 )
@@ -319,38 +323,70 @@ def check_snapshot_day(day: date, today: date, mode: str) -> None:
         )
 
 
+# A backfill of N days runs ceil(N/30) runs per tenant instead of N: each day is still its own
+# fetch and its own atomic write (Steam has no history), only the run start-up is shared. Bounded,
+# so a failure costs at most a month of retries and a run's event log stays small.
+PRICE_DAYS_PER_RUN = 30
+# As in trading_market: Dagster's beta warning for `backfill_policy` on @asset would open every
+# CLI command's output.
+warnings.filterwarnings(
+    "ignore", message="Parameter `backfill_policy` of function `asset`", category=BetaWarning
+)
+
+
 @asset(
     partitions_def=price_partitions,
     group_name="gaming",
     kinds={"postgres", "api"},
     # Runs never call Steam concurrently; the rate slot spaces calls across every process.
     pool="steam",
+    backfill_policy=BackfillPolicy.multi_run(PRICE_DAYS_PER_RUN),
     # Each day's partition reads its tenant's catalogue (Dagster maps the shared `tenant` dimension).
     deps=[game_catalogue, steam_api],
     metadata={"table": SNAPSHOT_TABLE},
     description=(
         "The day's Steam price of every catalogue game with a Steam id (major units, currency, "
         "discount, free, available), from batched price_overview requests (up to 100 games per "
-        "request). One row per game per day; changes against the previous day in the metadata."
+        "request). One row per game per day; changes against the previous day in the metadata. "
+        f"A backfill runs up to {PRICE_DAYS_PER_RUN} days per run, one fetch and write per day."
     ),
 )
 def game_price_snapshots(
     context: AssetExecutionContext, warehouse: WarehouseResource, steam: SteamStoreResource
 ) -> MaterializeResult:
-    keys = context.partition_key.keys_by_dimension
-    tenant_id, day = keys[TENANT_DIMENSION], date.fromisoformat(keys[DATE_DIMENSION])
-    check_snapshot_day(day, datetime.now(UTC).date(), steam.mode)
-    settings = load_gaming_settings(warehouse, tenant_id)
-    catalogue = warehouse.query(
-        tenant_id,
-        f"""SELECT igdb_id, name, steam_appid, coalesce(is_free, false) AS is_free FROM {CATALOGUE_TABLE}
-             WHERE tenant_id = %s ORDER BY popularity_rank""",
-        (tenant_id,),
-    )
-    if not catalogue:
-        raise Failure(f"tenant {tenant_id!r} has no game catalogue yet: materialize game_catalogue first")
+    today = datetime.now(UTC).date()
+    partitions = run_partitions(context)
+    for days in partitions.values():
+        for day in days:
+            check_snapshot_day(day, today, steam.mode)
+    metadata: dict[str, MetadataValue] = {}
+    for tenant_id, days in partitions.items():
+        settings = load_gaming_settings(warehouse, tenant_id)
+        catalogue = warehouse.query(
+            tenant_id,
+            f"""SELECT igdb_id, name, steam_appid, coalesce(is_free, false) AS is_free
+                  FROM {CATALOGUE_TABLE} WHERE tenant_id = %s ORDER BY popularity_rank""",
+            (tenant_id,),
+        )
+        if not catalogue:
+            raise Failure(f"tenant {tenant_id!r} has no game catalogue yet: materialize game_catalogue first")
+        for i, day in enumerate(days, 1):
+            metadata = _snapshot_day(context, warehouse, steam, settings, tenant_id, day, catalogue)
+            if len(days) > 1:
+                context.log.info(
+                    f"{tenant_id} {day}: {metadata['dagster/row_count'].value} rows ({i}/{len(days)})"
+                )
+    days_in_run = sum(len(days) for days in partitions.values())
+    if days_in_run > 1:
+        metadata["days_in_run"] = MetadataValue.int(days_in_run)
+    return MaterializeResult(metadata=metadata)
+
+
+def _snapshot_day(context, warehouse, steam, settings, tenant_id, day, catalogue) -> dict[str, MetadataValue]:
+    """Fetch and write one day's snapshot; its metadata (the run's last day's goes to the UI)."""
     games = [g for g in catalogue if g["steam_appid"] is not None]
-    raw = RawAnswers(warehouse, tenant_id, "game_price_snapshots", context.partition_key, context.run.run_id)
+    partition_key = MultiPartitionKey({TENANT_DIMENSION: tenant_id, DATE_DIMENSION: day.isoformat()})
+    raw = RawAnswers(warehouse, tenant_id, "game_price_snapshots", partition_key, context.run.run_id)
     ledger = ApiLedger(warehouse)
     started = time.perf_counter()
     answers: dict[str, Any] = {}
@@ -425,7 +461,7 @@ def game_price_snapshots(
         **{f"changes_{k}": MetadataValue.int(kinds[k]) for k in _CHANGE_KINDS},
         "changes": preview_table(changes, limit=20),
     }
-    return MaterializeResult(metadata=metadata)
+    return metadata
 
 
 _CHANGE_KINDS = ("price_up", "price_down", "discount_started", "discount_ended", "listed", "delisted")

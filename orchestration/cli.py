@@ -411,6 +411,45 @@ def _demo_key() -> str:
     return full
 
 
+# --- retention --------------------------------------------------------------------------------
+
+
+def cmd_prune_runs(args) -> int:
+    from dagster import DagsterInstance
+
+    from orchestration.retention import prune_runs, runs_retention_days
+
+    _prepared_env()
+    days = args.older_than or runs_retention_days()
+    with DagsterInstance.get() as instance:
+        result = prune_runs(instance, days, dry_run=args.dry_run, progress=_out)
+    _out(f"{result.summary()} (older than {days} days)")
+    return 0
+
+
+def cmd_prune_raw(args) -> int:
+    from orchestration.retention import prune_raw, raw_retention_days, raw_tables_size
+    from orchestration.settings import ENV_WRITER_URL
+    from orchestration.warehouse import WarehouseResource
+
+    _prepared_env()
+    days = args.older_than or raw_retention_days()
+    with _admin_conn() as conn:
+        before = raw_tables_size(conn)
+    result = prune_raw(
+        WarehouseResource(database_url=os.environ[ENV_WRITER_URL]), days, dry_run=args.dry_run, progress=_out
+    )
+    with _admin_conn() as conn:
+        after = raw_tables_size(conn)
+    _out(
+        f"{result.summary()} (older than {days} days); "
+        f"raw tables {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB"
+    )
+    if not args.dry_run and result.total:
+        _out("disk space is reused by new answers; VACUUM FULL the raw tables to return it to the OS")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -522,6 +561,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="daily assets: build the latest N days (default 1), one run per tenant where the asset allows",
     )
     mat.set_defaults(func=cmd_materialize)
+
+    prune = sub.add_parser("prune", help="retention: delete old runs or raw API answers").add_subparsers(
+        dest="prune_command", required=True, metavar="WHAT"
+    )
+    pr = prune.add_parser(
+        "runs", help="finished Dagster runs (and their event logs) older than N days, except runs "
+        "holding an asset partition's latest materialization or check"
+    )  # fmt: skip
+    pr.add_argument("--older-than", type=_positive_int, metavar="DAYS",
+                    help="default BIZOSAAS_PRUNE_RUNS_DAYS or 30")  # fmt: skip
+    pr.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    pr.set_defaults(func=cmd_prune_runs)
+    pw = prune.add_parser(
+        "raw", help="raw API answers older than N days, except each request's newest successful answer "
+        "and answers a reparse still reads"
+    )  # fmt: skip
+    pw.add_argument("--older-than", type=_positive_int, metavar="DAYS",
+                    help="default BIZOSAAS_PRUNE_RAW_DAYS or 90")  # fmt: skip
+    pw.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    pw.set_defaults(func=cmd_prune_raw)
 
     keys_parser = sub.add_parser("keys", help="API keys for the serving API").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"

@@ -22,6 +22,7 @@ from assets import (
     gaming,
     knowledge,
     knowledge_graph,
+    maintenance,
     tenancy,
     trading,
     trading_market,
@@ -125,6 +126,7 @@ defs = Definitions(
         crm.crm_drops_job,
         crm_scoring.crm_retrain_job,
         trading_market.market_prices_job,
+        maintenance.retention_job,
     ],
     schedules=[
         analytics.nightly_marts_schedule,
@@ -137,6 +139,7 @@ defs = Definitions(
         ecommerce.ecommerce_orders_schedule,
         crm.crm_hourly_sync,
         trading_market.market_prices_daily,
+        maintenance.retention_daily,
     ],
     sensors=[
         tenant_registry_sensor,

@@ -66,6 +66,9 @@ ENV_PARTITION_BUDGET = "BIZOSAAS_PARTITION_BUDGET"
 ENV_PARTITION_WARN_SHARE = "BIZOSAAS_PARTITION_WARN_SHARE"
 # Run requests one sensor tick may emit (default 50); the rest wait in the cursor for the next.
 ENV_SENSOR_MAX_RUN_REQUESTS = "BIZOSAAS_SENSOR_MAX_RUN_REQUESTS"
+# Retention (days): finished Dagster runs (default 30) and raw API answers (default 90).
+ENV_PRUNE_RUNS_DAYS = "BIZOSAAS_PRUNE_RUNS_DAYS"
+ENV_PRUNE_RAW_DAYS = "BIZOSAAS_PRUNE_RAW_DAYS"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.
