@@ -56,6 +56,10 @@ ENV_ALPHAVANTAGE_KEY = "ALPHAVANTAGE_API_KEY"
 ENV_QUANTTRADE_ALLOWED_IPS = "BIZOSAAS_QUANTTRADE_ALLOWED_IPS"
 # Reverse proxies whose X-Forwarded-For the API believes (uvicorn --forwarded-allow-ips); unset = none.
 ENV_API_FORWARDED_ALLOW_IPS = "BIZOSAAS_API_FORWARDED_ALLOW_IPS"
+# Partitions per asset the platform allows (Dagster's guidance: ~100k), and the share of it at
+# which onboarding starts warning.
+ENV_PARTITION_BUDGET = "BIZOSAAS_PARTITION_BUDGET"
+ENV_PARTITION_WARN_SHARE = "BIZOSAAS_PARTITION_WARN_SHARE"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.
