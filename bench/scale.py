@@ -18,7 +18,7 @@ synthetic ones (`orchestration.synthetic_tenants.onboard_synthetic`), growing si
 3. UI: the real dagster-webserver on the instance, timing the GraphQL queries the asset pages
    make (catalog, partition health of a tenant asset and of tenant x day assets, a tenant's
    materializations); median of --ui-repeat after a warm-up;
-4. partitions per asset (tenants x days against Dagster's ~100k guidance).
+4. partitions per asset (tenants x days against the ~100k budget, orchestration.partition_budget).
 
 Results go to bench/results/scale.json after every size, so a stopped run keeps what it measured.
 """
@@ -45,8 +45,6 @@ RESULTS = ROOT / "bench" / "results" / "scale.json"
 SEEDED_TENANTS = 5
 # Dagster's sensor and schedule evaluation timeout (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS default).
 TICK_TIMEOUT_S = 60.0
-# Dagster's guidance: keep an asset under about 100k partitions.
-PARTITION_GUIDANCE = 100_000
 REFRESH_MODES = ("full", "cheap", "none")
 # A refresh that skips the per-tenant heavy paths (QuantTrade's seven-year price history and its
 # backtests, embeddings, the CRM model) but still writes every domain's first tables per tenant.
@@ -167,29 +165,33 @@ def grow_to(size: int, instance) -> float:
     return time.perf_counter() - started
 
 
-def partition_counts(defs, instance) -> dict[str, dict]:
-    from dagster._core.definitions.partitions.context import partition_loading_context
+def partition_budget(defs) -> list[dict]:
+    """Partitions per tenant-partitioned asset (tenants x days) against the budget, fullest first,
+    from synth's budget module (the numbers onboarding is guarded by)."""
+    from orchestration import postgres
+    from orchestration.partition_budget import (
+        budget_rows,
+        budget_settings,
+        partitioned_assets,
+        registry_tenants,
+        tenant_counts,
+    )
+    from orchestration.settings import load_settings
 
-    graph = defs.resolve_asset_graph()
-    counts = {}
-    for key in graph.materializable_asset_keys:
-        pdef = graph.get(key).partitions_def
-        if pdef is None:
-            continue
-        with partition_loading_context(dynamic_partitions_store=instance):
-            n = pdef.get_num_partitions()
-        counts[key.to_user_string()] = {"partitions": n, "share_of_100k": round(n / PARTITION_GUIDANCE, 4)}
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]["partitions"]))
-
-
-def budget(size: int) -> object | None:
-    """synth's partition budget for this many tenants, when that module provides one."""
-    try:
-        from orchestration import synthetic_tenants
-    except ImportError:
-        return None
-    fn = getattr(synthetic_tenants, "partition_budget", None)
-    return fn(size) if callable(fn) else None
+    with postgres.connect(postgres.admin_url(load_settings()), autocommit=True) as conn:
+        counts = tenant_counts(registry_tenants(conn))
+    rows = budget_rows(partitioned_assets(defs.resolve_asset_graph()), counts, budget_settings()[0])
+    return [
+        {
+            "asset": r.asset,
+            "tenants": r.tenants,
+            "days": r.days,
+            "partitions": r.partitions,
+            "share_of_budget": round(r.share, 4),
+            "max_tenants": r.max_tenants,
+        }  # fmt: skip
+        for r in rows
+    ]
 
 
 # --- 1. full refresh --------------------------------------------------------------------------
@@ -523,9 +525,7 @@ def main(argv: list[str] | None = None) -> None:
         for size in sizes:
             print(f"== {size} tenants (load {load_average()})", flush=True)
             row: dict = {"onboard_s": round(grow_to(size, instance), 1)}
-            row["partitions"] = partition_counts(defs, instance)
-            if (plan := budget(size)) is not None:
-                row["budget"] = plan if isinstance(plan, dict | list | str | int | float) else repr(plan)
+            row["partitions"] = partition_budget(defs)
             if modes[size] != "none":
                 print(f"  full refresh ({modes[size]})", flush=True)
                 row["refresh"] = refresh(modes[size], env)
