@@ -522,6 +522,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ui-repeat", type=int, default=5, help="timed GraphQL queries per page")
     parser.add_argument("--data-dir", type=Path, help="data folder (default: a fresh one, removed after)")
     parser.add_argument("--skip-ui", action="store_true")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other sizes already in bench/results/scale.json (a run continued on --data-dir)",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = parse_sizes(args.sizes)
@@ -538,6 +543,10 @@ def main(argv: list[str] | None = None) -> None:
         "tick_timeout_s": TICK_TIMEOUT_S,
         "sizes": {},
     }
+    if args.merge and RESULTS.exists():
+        earlier = json.loads(RESULTS.read_text())
+        results["earlier_runs"] = [*earlier.get("earlier_runs", []), earlier.get("command")]
+        results["sizes"] = {k: v for k, v in earlier.get("sizes", {}).items() if int(k) not in sizes}
     webserver = None
     try:
         env = prepare(data_dir)
@@ -566,6 +575,7 @@ def main(argv: list[str] | None = None) -> None:
                     processes.stop(webserver)
             row["load_average_end"] = load_average()
             results["sizes"][str(size)] = row
+            results["sizes"] = dict(sorted(results["sizes"].items(), key=lambda kv: int(kv[0])))
             write(results)
         results["comparison"] = compare(results["sizes"])
         write(results)
