@@ -390,6 +390,7 @@ def ticks(defs, instance, repeat: int, automation_repeat: int) -> dict:
         build_schedule_context,
         build_sensor_context,
     )
+    from dagster._core.definitions.partitions.context import partition_loading_context
 
     repo = defs.get_repository_def()
     out: dict[str, dict] = {}
@@ -400,7 +401,8 @@ def ticks(defs, instance, repeat: int, automation_repeat: int) -> dict:
             context = build_schedule_context(instance=instance, scheduled_execution_time=when,
                                              resources=defs.resources, repository_def=repo)  # fmt: skip
             started = time.perf_counter()
-            data = schedule.evaluate_tick(context)
+            with partition_loading_context(dynamic_partitions_store=instance):
+                data = schedule.evaluate_tick(context)
             seconds.append(time.perf_counter() - started)
             requests.append(len(data.run_requests or []))
         out[f"schedule:{schedule.name}"] = {
@@ -420,7 +422,10 @@ def ticks(defs, instance, repeat: int, automation_repeat: int) -> dict:
             else:
                 context = build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
                                                definitions=defs, sensor_name=sensor.name)  # fmt: skip
-                data = sensor.evaluate_tick(context)
+                # The daemon evaluates with the instance as the partition store (run requests'
+                # tenant keys are validated against it).
+                with partition_loading_context(dynamic_partitions_store=instance):
+                    data = sensor.evaluate_tick(context)
                 cursor, count, note = data.cursor, len(data.run_requests or []), data.skip_message
             seconds.append(time.perf_counter() - started)
             requests.append(count)
