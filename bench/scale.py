@@ -384,7 +384,7 @@ def _automation_tick(defs, instance, cursor):
     return cursor, len(requests)
 
 
-def ticks(defs, instance, repeat: int, automation_repeat: int) -> dict:
+def ticks(defs, instance, repeat: int, automation_repeat: int, skip_queue: bool = False) -> dict:
     from dagster import (
         AutomationConditionSensorDefinition,
         build_schedule_context,
@@ -409,7 +409,11 @@ def ticks(defs, instance, repeat: int, automation_repeat: int) -> dict:
             **summary(seconds),
             "run_requests": requests[-1],
             "timeout_margin": round(TICK_TIMEOUT_S / max(seconds), 1),
-            "queue": _enqueue(instance, repo.get_job(schedule.job_name), data.run_requests or []),
+            **(
+                {}
+                if skip_queue
+                else {"queue": _enqueue(instance, repo.get_job(schedule.job_name), data.run_requests or [])}
+            ),
         }
         print(f"    {schedule.name}: {out[f'schedule:{schedule.name}']}", flush=True)
     for sensor in repo.sensor_defs:
@@ -527,6 +531,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ui-repeat", type=int, default=5, help="timed GraphQL queries per page")
     parser.add_argument("--data-dir", type=Path, help="data folder (default: a fresh one, removed after)")
     parser.add_argument("--skip-ui", action="store_true")
+    parser.add_argument("--skip-queue", action="store_true", help="do not time creating and enqueueing runs")
     parser.add_argument(
         "--merge",
         action="store_true",
@@ -569,7 +574,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  full refresh ({modes[size]})", flush=True)
                 row["refresh"] = refresh(modes[size], env)
             print("  ticks", flush=True)
-            row["ticks"] = ticks(defs, instance, args.repeat, args.automation_repeat)
+            row["ticks"] = ticks(defs, instance, args.repeat, args.automation_repeat, args.skip_queue)
             if not args.skip_ui:
                 print("  UI", flush=True)
                 # A webserver per size: it starts as a user would open it on an instance this big.
