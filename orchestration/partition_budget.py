@@ -159,10 +159,42 @@ def partitioned_assets(asset_graph) -> list[PartitionedAsset]:
     return found
 
 
+def _code_fingerprint() -> str:
+    """Changes when the asset code or the day changes (a daily dimension grows by one a day)."""
+    from datetime import date
+
+    from orchestration.settings import PROJECT_ROOT, replay_date
+
+    newest = max(
+        path.stat().st_mtime_ns
+        for folder in ("assets", "orchestration")
+        for path in (PROJECT_ROOT / folder).glob("*.py")
+    )
+    return f"{newest}:{replay_date() or date.today().isoformat()}"
+
+
 def platform_assets() -> list[PartitionedAsset]:
+    """The platform's partitioned assets. Loading the definitions takes seconds (every domain,
+    dbt, the models' libraries), so the table is kept in the data folder until the asset code or
+    the day changes: `tenants add` stays quick."""
+    import json
+
+    from orchestration.settings import load_settings
+
+    cache = load_settings().data_dir / "partitioned_assets.json"
+    fingerprint = _code_fingerprint()
+    try:
+        doc = json.loads(cache.read_text())
+        if doc["fingerprint"] == fingerprint:
+            return [PartitionedAsset(**row) for row in doc["assets"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     from orchestration.definitions import defs
 
-    return partitioned_assets(defs.resolve_asset_graph())
+    assets = partitioned_assets(defs.resolve_asset_graph())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"fingerprint": fingerprint, "assets": [a.__dict__ for a in assets]}))
+    return assets
 
 
 def registry_tenants(conn) -> list[tuple[str, list[str]]]:

@@ -60,6 +60,8 @@ ENV_API_FORWARDED_ALLOW_IPS = "BIZOSAAS_API_FORWARDED_ALLOW_IPS"
 # which onboarding starts warning.
 ENV_PARTITION_BUDGET = "BIZOSAAS_PARTITION_BUDGET"
 ENV_PARTITION_WARN_SHARE = "BIZOSAAS_PARTITION_WARN_SHARE"
+# Run requests one sensor tick may emit (default 50); the rest wait in the cursor for the next.
+ENV_SENSOR_MAX_RUN_REQUESTS = "BIZOSAAS_SENSOR_MAX_RUN_REQUESTS"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.

@@ -14,6 +14,7 @@ and touches wait for leads), because its rows must point at known records.
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from dagster import (
     AssetKey,
@@ -28,7 +29,8 @@ from dagster import (
 from assets import crm
 from assets.esports import LEDGER_TABLE, gaming_drops_job, gaming_partitions
 from orchestration.file_drops import DropFolderResource, file_sha256
-from orchestration.warehouse import WarehouseResource
+from orchestration.warehouse import WarehouseResource, set_tenant
+from sensors.limits import max_run_requests
 
 # The run that loaded a file moves it right after its commit; a file still in the inbox this
 # long after its content was loaded under its own name was left behind by a run that died.
@@ -66,62 +68,20 @@ def _tick(context, warehouse, drops, partitions_name, ledger_table, kinds, asset
     seen: dict[str, list] = json.loads(context.cursor)["files"] if context.cursor else {}
     cursor: dict[str, list] = {}
     run_requests, archived, waiting = [], [], []
-    for tenant_id in sorted(context.instance.get_dynamic_partitions(partitions_name)):
-        pending = {kind: drops.pending(tenant_id, kind) for kind in kinds}
-        shas: dict[str, str] = {}
-        for kind in kinds:
-            for dropped in pending[kind]:
-                key = str(dropped.path)
-                known = seen.get(key)
-                if known and known[0] == dropped.size and known[1] == dropped.mtime_ns:
-                    shas[key] = known[2]
-                else:  # new or rewritten: hash it (only these cost a read)
-                    shas[key], known = file_sha256(dropped.path), None
-                cursor[key] = [dropped.size, dropped.mtime_ns, shas[key], bool(known and known[3])]
-        if not shas:
-            continue
-        with warehouse.tenant_transaction(tenant_id) as conn:
-            loaded = {
-                sha: (name, at)
-                for sha, name, at in conn.execute(
-                    f"SELECT sha256, file_name, loaded_at FROM {ledger_table} "
-                    "WHERE tenant_id = %s AND sha256 = ANY(%s)",
-                    (tenant_id, list(set(shas.values()))),
-                )
-            }
-        unloaded = {kind for kind in kinds if any(shas[str(f.path)] not in loaded for f in pending[kind])}
-        for kind in kinds:
-            for dropped in pending[kind]:
-                key = str(dropped.path)
-                sha = shas[key]
-                if sha in loaded:
-                    name, at = loaded[sha]
-                    if name != dropped.name or datetime.now(UTC) - at > LEFT_BEHIND_AFTER:
-                        note = (
-                            f"{dropped.name} was not loaded: the same content (sha256 {sha}) was loaded "
-                            f"from {name} at {at:%Y-%m-%d %H:%M:%S} UTC.\n"
-                        )
-                        drops.archive(
-                            dropped.path, tenant_id, kind, sha, note=note if name != dropped.name else None
-                        )
-                        archived.append(f"{tenant_id}/{kind}/{dropped.name}")
-                        cursor.pop(key, None)
-                    continue
-                if cursor[key][3]:
-                    continue  # requested on an earlier tick; its run is queued or running
-                if unloaded & set(waits_for.get(kind, ())):
-                    waiting.append(f"{tenant_id}/{kind}/{dropped.name}")
-                    continue
-                cursor[key][3] = True
-                run_requests.append(
-                    RunRequest(
-                        run_key=f"{tenant_id}:{kind}:{sha}",
-                        partition_key=tenant_id,
-                        asset_selection=[AssetKey(assets[kind])],
-                        run_config={"ops": {assets[kind]: {"config": {"file": key}}}},
-                        tags={"bizosaas/trigger": "file_drop", "bizosaas/file": dropped.name[:200]},
-                    )
-                )
+    limit = max_run_requests()
+    visited: set[str] = set()
+    # One connection for the tick, one RLS transaction per tenant with pending files.
+    with warehouse.connect() as conn:
+        for tenant_id in sorted(context.instance.get_dynamic_partitions(partitions_name)):
+            if len(run_requests) >= limit:
+                break  # the rest of the backlog goes out on the next ticks
+            visited.add(tenant_id)
+            _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, seen, cursor,
+                          run_requests, archived, waiting, limit)  # fmt: skip
+    # Files of tenants not visited this tick keep what the cursor knew of them.
+    for key, known in seen.items():
+        if key not in cursor and Path(key).parent.parent.name not in visited:
+            cursor[key] = known
     new_cursor = json.dumps({"files": cursor}, sort_keys=True)
     if archived:
         context.log.info(f"filed away as already loaded: {', '.join(archived)}")
@@ -131,6 +91,68 @@ def _tick(context, warehouse, drops, partitions_name, ledger_table, kinds, asset
         return SensorResult(skip_reason=SkipReason("no new export files"), cursor=new_cursor)
     context.log.info(", ".join(f"{r.partition_key}: {r.tags['bizosaas/file']}" for r in run_requests))
     return SensorResult(run_requests=run_requests, cursor=new_cursor)
+
+
+def _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, seen, cursor,
+                  run_requests, archived, waiting, limit) -> None:  # fmt: skip
+    pending = {kind: drops.pending(tenant_id, kind) for kind in kinds}
+    shas: dict[str, str] = {}
+    for kind in kinds:
+        for dropped in pending[kind]:
+            key = str(dropped.path)
+            known = seen.get(key)
+            if known and known[0] == dropped.size and known[1] == dropped.mtime_ns:
+                shas[key] = known[2]
+            else:  # new or rewritten: hash it (only these cost a read)
+                shas[key], known = file_sha256(dropped.path), None
+            cursor[key] = [dropped.size, dropped.mtime_ns, shas[key], bool(known and known[3])]
+    if not shas:
+        return
+    with conn.transaction():
+        set_tenant(conn, tenant_id)
+        loaded = {
+            sha: (name, at)
+            for sha, name, at in conn.execute(
+                f"SELECT sha256, file_name, loaded_at FROM {ledger_table} "
+                "WHERE tenant_id = %s AND sha256 = ANY(%s)",
+                (tenant_id, list(set(shas.values()))),
+            )
+        }
+    unloaded = {kind for kind in kinds if any(shas[str(f.path)] not in loaded for f in pending[kind])}
+    for kind in kinds:
+        for dropped in pending[kind]:
+            key = str(dropped.path)
+            sha = shas[key]
+            if sha in loaded:
+                name, at = loaded[sha]
+                if name != dropped.name or datetime.now(UTC) - at > LEFT_BEHIND_AFTER:
+                    note = (
+                        f"{dropped.name} was not loaded: the same content (sha256 {sha}) was loaded "
+                        f"from {name} at {at:%Y-%m-%d %H:%M:%S} UTC.\n"
+                    )
+                    drops.archive(
+                        dropped.path, tenant_id, kind, sha, note=note if name != dropped.name else None
+                    )
+                    archived.append(f"{tenant_id}/{kind}/{dropped.name}")
+                    cursor.pop(key, None)
+                continue
+            if cursor[key][3]:
+                continue  # requested on an earlier tick; its run is queued or running
+            if len(run_requests) >= limit:
+                continue  # left unrequested in the cursor: the next tick asks for it
+            if unloaded & set(waits_for.get(kind, ())):
+                waiting.append(f"{tenant_id}/{kind}/{dropped.name}")
+                continue
+            cursor[key][3] = True
+            run_requests.append(
+                RunRequest(
+                    run_key=f"{tenant_id}:{kind}:{sha}",
+                    partition_key=tenant_id,
+                    asset_selection=[AssetKey(assets[kind])],
+                    run_config={"ops": {assets[kind]: {"config": {"file": key}}}},
+                    tags={"bizosaas/trigger": "file_drop", "bizosaas/file": dropped.name[:200]},
+                )
+            )
 
 
 gaming_file_drops_sensor = drop_sensor(
