@@ -6,14 +6,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill bench-scale clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
 	@echo "make test   - install, lint, run the test suite against a real Postgres"
 	@echo "make bench  - run the benchmarks behind BENCHMARKS.md (bench-<name> runs one: foundation,"
 	@echo "              api, directory, gaming, esports, ecommerce, crm, crm-api, knowledge-embeddings,"
-	@echo "              knowledge-vectors, knowledge-graph, knowledge-api, trading, api-scale)"
+	@echo "              knowledge-vectors, knowledge-graph, knowledge-api, trading, api-scale,"
+	@echo "              backfill, scale; make soak runs the 30-minute soak)"
 
 # The stamp makes a second install free; editing pyproject.toml or the lock reinstalls,
 # and pip then only adds what changed.
@@ -36,7 +37,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill
+bench: bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill bench-scale
 
 bench-foundation: install
 	$(BIN)/python -m bench.foundation --cold-install
@@ -89,3 +90,6 @@ bench-api-scale: install
 
 bench-backfill: install
 	$(BIN)/python -m bench.backfill
+
+bench-scale: install
+	$(BIN)/python -m bench.scale
