@@ -56,6 +56,10 @@ ENV_ALPHAVANTAGE_KEY = "ALPHAVANTAGE_API_KEY"
 ENV_QUANTTRADE_ALLOWED_IPS = "BIZOSAAS_QUANTTRADE_ALLOWED_IPS"
 # Reverse proxies whose X-Forwarded-For the API believes (uvicorn --forwarded-allow-ips); unset = none.
 ENV_API_FORWARDED_ALLOW_IPS = "BIZOSAAS_API_FORWARDED_ALLOW_IPS"
+# Replay mode only: inject source faults into replayed answers (soak tests), e.g.
+# "429=0.03,timeout=0.02,malformed=0.02"; unset = none. The seed makes the draws repeatable.
+ENV_REPLAY_FAULTS = "BIZOSAAS_REPLAY_FAULTS"
+ENV_REPLAY_FAULT_SEED = "BIZOSAAS_REPLAY_FAULT_SEED"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.
