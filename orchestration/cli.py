@@ -144,7 +144,11 @@ def cmd_tenants_add(args) -> int:
         domains=tuple(d for d in (args.domains or "").split(",") if d),
         settings=settings_doc,
     ).validate()
+    from orchestration.partition_budget import guard_onboarding
+
     with _admin_conn() as conn:
+        for warning in guard_onboarding(conn, [spec]):
+            print(f"warning: {warning}", file=sys.stderr)
         outcome = tenants.add(conn, spec)
     _out(
         f"tenant {spec.tenant_id} {outcome}; the tenant sensor adds its partitions within a minute "
@@ -158,6 +162,48 @@ def cmd_tenants_remove(args) -> int:
         tenants.offboard(conn, args.tenant_id)
     _out(f"tenant {args.tenant_id} offboarded: no new runs, not served; its data is kept")
     return 0
+
+
+def cmd_tenants_synthetic_add(args) -> int:
+    from orchestration import synthetic_tenants
+
+    started = time.perf_counter()
+    ids = synthetic_tenants.onboard_synthetic(args.count, seed=args.seed, progress=_out)
+    _out(synthetic_tenants.summary(ids, args.seed, started))
+    return 0
+
+
+def cmd_tenants_synthetic_remove(args) -> int:
+    from orchestration import synthetic_tenants
+
+    started = time.perf_counter()
+    ids = synthetic_tenants.remove_synthetic(progress=_out)
+    _out(f"removed {len(ids)} synthetic tenants in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_partitions_budget(args) -> int:
+    from orchestration import partition_budget as pb
+
+    budget, share = pb.budget_settings()
+    with _admin_conn() as conn:
+        counts = pb.tenant_counts(pb.registry_tenants(conn))
+    rows = pb.budget_rows(pb.platform_assets(), counts, budget)
+    if args.json:
+        _out(json.dumps([{**r.__dict__, "partitions": r.partitions, "max_tenants": r.max_tenants,
+                          "share": round(r.share, 4)} for r in rows], indent=2))  # fmt: skip
+        return 0
+    _out(f"partition budget {budget:,} per asset (warn at {share:.0%}); {ENV_NOTE}")
+    header = ("asset", "partitions def", "tenants", "days", "partitions", "share", "max tenants")
+    _out("{:<34}{:<20}{:>8}{:>7}{:>12}{:>8}{:>13}".format(*header))
+    for r in rows:
+        flag = "  over" if r.share > 1 else "  warn" if r.share >= share else ""
+        _out(f"{r.asset:<34}{r.partitions_def:<20}{r.tenants:>8}{r.days:>7,}{r.partitions:>12,}"
+             f"{r.share:>8.1%}{r.max_tenants:>13,}{flag}")  # fmt: skip
+    return 0
+
+
+ENV_NOTE = "set BIZOSAAS_PARTITION_BUDGET / BIZOSAAS_PARTITION_WARN_SHARE to change"
 
 
 # --- API keys & serving -----------------------------------------------------------------------
@@ -336,6 +382,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of tenants, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bizosaas",
@@ -389,6 +445,24 @@ def build_parser() -> argparse.ArgumentParser:
     rm = ten.add_parser("remove", help="offboard a tenant (data kept, no new runs, not served)")
     rm.add_argument("tenant_id")
     rm.set_defaults(func=cmd_tenants_remove)
+
+    syn = ten.add_parser(
+        "synthetic", help="synthetic tenants (synth_0001..) with replay data, for scale and soak tests"
+    ).add_subparsers(dest="synthetic_command", required=True, metavar="ACTION")
+    sadd = syn.add_parser("add", help="onboard synth_0001..synth_<count> (the missing ones)")
+    sadd.add_argument("--count", type=_count, required=True, help="how many synthetic tenants in all")
+    sadd.add_argument("--seed", type=int, default=0, help="population seed (default 0)")
+    sadd.set_defaults(func=cmd_tenants_synthetic_add)
+    syn.add_parser(
+        "remove", help="remove every synth_ tenant: registry, data, replay data, drops, partitions"
+    ).set_defaults(func=cmd_tenants_synthetic_remove)
+
+    parts = sub.add_parser("partitions", help="Dagster partitions").add_subparsers(
+        dest="partitions_command", required=True, metavar="ACTION"
+    )
+    pbud = parts.add_parser("budget", help="tenants x days per asset against the partition budget")
+    pbud.add_argument("--json", action="store_true", help="print JSON")
+    pbud.set_defaults(func=cmd_partitions_budget)
 
     mat = sub.add_parser("materialize", help="materialize assets on the Dagster instance")
     mat.add_argument("--tenant", help="only this tenant's partitions")

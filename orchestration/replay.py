@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 
 from orchestration.errors import PlatformError
-from orchestration.settings import ENV_REPLAY_FAULT_SEED, ENV_REPLAY_FAULTS
+from orchestration.settings import ENV_REPLAY_FAULT_SEED, ENV_REPLAY_FAULTS, load_settings
 
 MODES = ("live", "replay", "record")
 # Query parameters and headers that carry credentials: never part of a match, never recorded.
@@ -115,9 +115,13 @@ class Recording:
     responses: list[dict[str, Any]]
 
 
-def _load_recordings(directory: Path) -> dict[str, Recording]:
+def _load_recordings(
+    directory: Path, pattern: str = "**/*.json", known: dict[str, Recording] | None = None
+) -> dict[str, Recording]:
+    """Recordings by signature; a signature also in `known` (another folder's) is an error too."""
     recordings: dict[str, Recording] = {}
-    for path in sorted(directory.glob("**/*.json")):
+    known = known or {}
+    for path in sorted(directory.glob(pattern)):
         try:
             doc = json.loads(path.read_text())
             req = doc["request"]
@@ -134,8 +138,9 @@ def _load_recordings(directory: Path) -> dict[str, Recording]:
                 raise ValueError("no responses")
         except (ValueError, KeyError, TypeError) as exc:
             raise PlatformError(f"fixture {path} is not a valid recording: {exc}") from exc
-        if sig in recordings:
-            raise PlatformError(f"fixtures {recordings[sig].path} and {path} record the same request")
+        if sig in recordings or sig in known:
+            other = (recordings.get(sig) or known[sig]).path
+            raise PlatformError(f"fixtures {other} and {path} record the same request")
         recordings[sig] = Recording(path, responses)
     return recordings
 
@@ -263,22 +268,40 @@ def faults_from_env() -> FaultInjector | None:
 class ReplayTransport(httpx.BaseTransport):
     """Answers requests from recordings; an unknown request is an error naming it."""
 
-    def __init__(self, directory: Path, faults: FaultInjector | None = None):
+    def __init__(self, directory: Path, overlay: Path | None = None, faults: FaultInjector | None = None):
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise PlatformError(f"no recorded responses at {self.directory} (replay mode)")
         self._recordings = _load_recordings(self.directory)
+        # The overlay (synthetic tenants' recordings) keeps one sub-folder per host, read on the
+        # first request to that host: hundreds of tenants' shops must not all load per client.
+        self.overlay = overlay if overlay is not None and Path(overlay).is_dir() else None
+        self._hosts_loaded: set[str] = set()
+        if self.overlay is not None:
+            self._recordings.update(_load_recordings(self.overlay, "*.json", self._recordings))
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
         self.calls: list[str] = []
         self.faults = faults
 
+    def _load_host(self, host: str) -> None:
+        with self._lock:
+            if self.overlay is None or host in self._hosts_loaded:
+                return
+            folder = self.overlay / host
+            if folder.is_dir():
+                self._recordings.update(_load_recordings(folder, "**/*.json", self._recordings))
+            self._hosts_loaded.add(host)
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         sig = request_signature(request.method, str(request.url), None, request.read())
+        self._load_host(request.url.netloc.decode("ascii").lower())
         recording = self._recordings.get(sig)
         if recording is None:
             raise UnrecordedRequestError(
-                f"replay: no recording for {sig} in {self.directory}; record it with "
+                f"replay: no recording for {sig} in {self.directory}"
+                + (f" or {self.overlay}" if self.overlay else "")
+                + "; record it with "
                 "BIZOSAAS_SOURCE_MODE=record, or add a fixture file"
             )
         fault, variant = self.faults.draw() if self.faults else (None, 0.0)
@@ -360,12 +383,20 @@ class RecordingTransport(httpx.BaseTransport):
         )
 
 
+def synthetic_overlay(source: str) -> Path:
+    """Where synthetic tenants' recordings of `source` live: `<data dir>/synthetic/fixtures/<source>/`,
+    one sub-folder per host (see orchestration.synthetic_tenants)."""
+    return load_settings().data_dir / "synthetic" / "fixtures" / source
+
+
 def transport_for(mode: str, fixtures_dir: Path) -> httpx.BaseTransport | None:
     """The transport for a source in `mode`; None means httpx's own network transport."""
     if mode == "live":
         return None
     if mode == "replay":
-        return ReplayTransport(fixtures_dir, faults=faults_from_env())
+        return ReplayTransport(
+            fixtures_dir, synthetic_overlay(Path(fixtures_dir).name), faults=faults_from_env()
+        )
     if mode == "record":
         return RecordingTransport(fixtures_dir)
     raise PlatformError(f"unknown source mode {mode!r}; choose one of {', '.join(MODES)}")

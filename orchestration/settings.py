@@ -60,6 +60,10 @@ ENV_API_FORWARDED_ALLOW_IPS = "BIZOSAAS_API_FORWARDED_ALLOW_IPS"
 # "429=0.03,timeout=0.02,malformed=0.02"; unset = none. The seed makes the draws repeatable.
 ENV_REPLAY_FAULTS = "BIZOSAAS_REPLAY_FAULTS"
 ENV_REPLAY_FAULT_SEED = "BIZOSAAS_REPLAY_FAULT_SEED"
+# Partitions per asset the platform allows (Dagster's guidance: ~100k), and the share of it at
+# which onboarding starts warning.
+ENV_PARTITION_BUDGET = "BIZOSAAS_PARTITION_BUDGET"
+ENV_PARTITION_WARN_SHARE = "BIZOSAAS_PARTITION_WARN_SHARE"
 
 # Replay mode's "today": the fixtures were recorded up to the day before it, so daily
 # partitions end there and a replayed day always has recordings, whatever the calendar says.
