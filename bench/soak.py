@@ -256,7 +256,7 @@ def onboard(settings, count: int) -> list[str]:
         except ImportError:
             log(f"no synthetic-tenant generator in this tree: soaking {have} tenants, not {count}")
         else:
-            ids = onboard_synthetic(wanted)
+            ids = onboard_synthetic(wanted, progress=log)
             log(f"onboarded {len(ids)} synthetic tenants")
     with postgres.connect(postgres.admin_url(settings), autocommit=True) as conn:
         return [r["tenant_id"] for r in tenants.list_tenants(conn)]
