@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading soak clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
@@ -83,3 +83,8 @@ bench-gaming: install
 
 bench-trading: install
 	$(BIN)/python -m bench.trading_backtest
+
+# The soak (issue 9): 30 minutes of schedules, sensors and API load for 50 tenants with injected
+# source faults, then the checks; not part of `bench` (about an hour with the baseline).
+soak: install
+	$(BIN)/python -m bench.soak

@@ -262,6 +262,29 @@ def onboard(settings, count: int) -> list[str]:
         return [r["tenant_id"] for r in tenants.list_tenants(conn)]
 
 
+class Interrupts:
+    """Sees Ctrl-C and SIGTERM even while a run executes in this process: Dagster swaps the
+    handlers during a run (an interrupt then only fails that run), but the C-level handler still
+    writes every signal to the wakeup fd."""
+
+    def __init__(self):
+        self.read_fd, write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+
+    def check(self) -> None:
+        try:
+            data = os.read(self.read_fd, 256)
+        except BlockingIOError:
+            return
+        if any(b in (signal.SIGINT, signal.SIGTERM) for b in data):
+            raise KeyboardInterrupt
+
+
+INTERRUPTS: Interrupts | None = None
+
+
 def materialize_all(defs, instance, runs=None) -> list:
     from orchestration.materialize import execute, plan_runs
 
@@ -269,6 +292,8 @@ def materialize_all(defs, instance, runs=None) -> list:
     done = [0]
 
     def progress(line: str) -> None:
+        if INTERRUPTS is not None:
+            INTERRUPTS.check()
         done[0] += 1
         if "FAILED" in line or done[0] % 25 == 0 or done[0] == len(runs):
             log(f"  {line}")
@@ -437,6 +462,21 @@ def run_partition(run) -> tuple[str, ...]:
     return ("none",)
 
 
+def _planned_target(planned) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A PlannedRun as (assets, partition), the way soak runs are grouped."""
+    assets = tuple(sorted(k.to_user_string() for k in planned.assets))
+    if planned.partition_range:
+        return assets, ("range", *(str(k) for k in planned.partition_range))
+    return assets, ("key", str(planned.partition_key)) if planned.partition_key else ("none",)
+
+
+def _known(target, known_bad) -> bool:
+    """Whether a soak run's target overlaps a run that failed in the baseline, without faults
+    (same partition, an asset in common): jobs select fewer assets than the baseline's runs."""
+    assets, partition = target
+    return any(p == partition and set(a) & set(assets) for a, p in known_bad)
+
+
 def run_assets(defs, run) -> tuple[str, ...]:
     if run.asset_selection:
         keys = run.asset_selection
@@ -448,29 +488,23 @@ def run_assets(defs, run) -> tuple[str, ...]:
     return tuple(sorted(k.to_user_string() for k in keys))
 
 
-def failure_reason(instance, run_id: str) -> tuple[str | None, str]:
-    """(step, first line of the innermost error) of a failed run."""
+def run_failure(instance, run_id: str) -> str:
+    """The reason a failed run shows, read from its event log (as the catch-up CLI prints it)."""
     from dagster import DagsterEventType
 
+    from orchestration.materialize import failure_reason
+
     records = instance.all_logs(run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
-    records.sort(key=lambda r: r.dagster_event.event_type != DagsterEventType.STEP_FAILURE)
-    for record in records:
-        event = record.dagster_event
-        error = getattr(event.event_specific_data, "error", None)
-        while error is not None and error.cause is not None:
-            error = error.cause
-        text = (error.message if error is not None else None) or event.message or record.user_message
-        line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
-        if line:
-            return event.step_key, line[:300]
-    return None, ""
+    if not records:
+        return ""
+    return failure_reason([r.dagster_event for r in records])[:300]
 
 
 def soak_runs(instance, since: float) -> list:
     from dagster import RunsFilter
 
-    runs = instance.get_runs(RunsFilter(created_after=datetime.fromtimestamp(since, UTC)))
-    return sorted(runs, key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp)
+    records = instance.get_run_records(RunsFilter(created_after=datetime.fromtimestamp(since, UTC)))
+    return [r.dagster_run for r in sorted(records, key=lambda r: r.storage_id)]
 
 
 def queue_depth(instance) -> dict[str, int]:
@@ -535,6 +569,8 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
     for name in ("BIZOSAAS_REPLAY_FAULTS", "BIZOSAAS_REPLAY_FAULT_SEED", "DATABASE_URL"):
         os.environ.pop(name, None)  # the baseline and the catch-up run without faults
     signal.signal(signal.SIGTERM, _interrupt)
+    global INTERRUPTS
+    INTERRUPTS = Interrupts()
 
     fresh_data_dir(args.data_dir)
     stack = Stack(args.data_dir)
@@ -573,14 +609,16 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
         log(f"baseline: materializing every asset for {len(tenant_ids)} tenants, no faults")
         t0 = time.perf_counter()
         outcomes = materialize_all(defs, instance)
-        failed = [(o.run.label, o.error) for o in outcomes if not o.success]
-        result["baseline"] = {
-            "runs": len(outcomes),
-            "failed": len(failed),
-            "seconds": round(time.perf_counter() - t0),
-        }
-        if failed:
-            raise SystemExit(f"the baseline is not clean ({len(failed)} failed runs): {failed[:3]}")
+        # Runs that fail without any fault (a tenant's rejected export, say) fail the same way in
+        # the soak and the catch-up: they are listed, and not counted against the faults.
+        known_bad = {_planned_target(o.run): run_failure(instance, o.run_id) for o in outcomes
+                     if not o.success}  # fmt: skip
+        result["baseline"] = {"runs": len(outcomes), "seconds": round(time.perf_counter() - t0),
+                              "failed_without_faults": [{"target": " @ ".join(t[0:1] + t[1][1:]), "reason": r}
+                                                        for t, r in known_bad.items()]}  # fmt: skip
+        if known_bad:
+            log(f"baseline: {len(known_bad)} runs fail without faults (listed in the results; not held "
+                "against the soak)")  # fmt: skip
         base_counts, base_dups = table_counts(admin)
         base_parts = materialized_partitions(defs, instance)
         log(f"baseline: {len(outcomes)} runs in {result['baseline']['seconds']}s; "
@@ -637,6 +675,7 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
                 wave_log.append({"wave": waves.count, "t_s": round(time.time() - soak_started),
                                  "runs": sum(submitted.values()), "by_schedule": submitted})  # fmt: skip
                 log(f"wave {waves.count}: {sum(submitted.values())} runs submitted")
+            INTERRUPTS.check()
             if time.monotonic() - last_progress >= 60:
                 last_progress = time.monotonic()
                 progress_line(instance, soak_started, load_out, sampler, depth)
@@ -678,13 +717,16 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
         for run in runs:
             target = (run_assets(defs, run), run_partition(run))
             latest[target] = run
-            if run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
-                step, reason = failure_reason(instance, run.run_id)
+            if (
+                run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+                and target not in known_bad
+            ):
+                reason = run_failure(instance, run.run_id)
                 if not reason and run.status == DagsterRunStatus.CANCELED:
                     reason = "cancelled"
                 failures.append({"run_id": run.run_id, "status": run.status.value, "job": run.job_name,
                                  "assets": ", ".join(target[0]), "partition": ":".join(target[1][1:]) or "-",
-                                 "step": step, "reason": reason,
+                                 "reason": reason,
                                  "trigger": _trigger(run)})  # fmt: skip
         reasons = Counter(_reason_class(f["reason"]) for f in failures)
         without_reason = [f for f in failures if not f["reason"]]
@@ -698,7 +740,9 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
         log(f"soak runs: {dict(statuses)}; failure reasons: {dict(reasons.most_common(6))}")
 
         # 5. the clean catch-up of every target whose latest soak run did not succeed
-        todo = {t: r for t, r in latest.items() if r.status != DagsterRunStatus.SUCCESS}
+        todo = {
+            t: r for t, r in latest.items() if r.status != DagsterRunStatus.SUCCESS and t not in known_bad
+        }
         catch_up = catch_up_runs(defs, todo, instance)
         log(f"catch-up (faults off): {len(catch_up)} runs")
         t0 = time.perf_counter()
