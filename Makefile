@@ -14,6 +14,7 @@ help:
 	@echo "make bench  - run the benchmarks behind BENCHMARKS.md (bench-<name> runs one: foundation,"
 	@echo "              api, directory, gaming, esports, ecommerce, crm, crm-api, knowledge-embeddings,"
 	@echo "              knowledge-vectors, knowledge-graph, knowledge-api, trading)"
+	@echo "make soak   - 30-minute soak: 50 tenants, schedules + sensors + API load, injected source faults"
 
 # The stamp makes a second install free; editing pyproject.toml or the lock reinstalls,
 # and pip then only adds what changed.

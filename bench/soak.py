@@ -289,14 +289,11 @@ def materialize_all(defs, instance, runs=None) -> list:
     from orchestration.materialize import execute, plan_runs
 
     runs = runs if runs is not None else plan_runs(defs, instance, None, None)
-    done = [0]
 
     def progress(line: str) -> None:
         if INTERRUPTS is not None:
             INTERRUPTS.check()
-        done[0] += 1
-        if "FAILED" in line or done[0] % 25 == 0 or done[0] == len(runs):
-            log(f"  {line}")
+        log(f"  {line}")
 
     return execute(defs, instance, runs, progress=progress)
 
