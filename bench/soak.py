@@ -579,7 +579,7 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
     settings = None
     sampler = waves = None
     try:
-        from dagster import DagsterInstance, DagsterRunStatus
+        from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
         from orchestration import postgres, runtime
         from orchestration.file_drops import seed_demo_drops
@@ -637,6 +637,7 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
                            "--location-name", "bizosaas", "-d", str(ROOT),
                            "--use-python-environment-entry-point"], faulty)  # fmt: skip
         wait_for_code_server(grpc_port, code)
+        soak_started = time.time()  # sensors start submitting as soon as the daemon is up
         stack.start(
             "daemon", [str(Path(python).parent / "dagster-daemon"), "run", "-w", str(workspace)], faulty
         )
@@ -660,7 +661,6 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
 
         waves = Waves(instance, workspace, utc(replay_date()))
         log(f"schedules on in the daemon: {', '.join(waves.turn_on_schedules())}")
-        soak_started = time.time()
         deadline = time.monotonic() + args.minutes * 60
         last_progress = 0.0
         wave_log = []
@@ -684,7 +684,7 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
         waves.close()
         waves = None
         for run in instance.get_runs(
-            __import__("dagster").RunsFilter(statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED])
+            RunsFilter(statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED])
         ):
             instance.report_run_canceled(run, message="cancelled: the soak ended before it started")
         drain_until = time.monotonic() + args.drain_minutes * 60
@@ -698,7 +698,7 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
         for name in ("daemon", "webserver", "api", "code_server"):
             stack.stop(name)
         for run in instance.get_runs(
-            __import__("dagster").RunsFilter(
+            RunsFilter(
                 statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.QUEUED]
             )
         ):
