@@ -467,6 +467,11 @@ def _planned_target(planned) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return assets, ("key", str(planned.partition_key)) if planned.partition_key else ("none",)
 
 
+def _label(target) -> str:
+    assets, partition = target
+    return f"{', '.join(assets)} @ {':'.join(partition[1:]) or '-'}"
+
+
 def _known(target, known_bad) -> bool:
     """Whether a soak run's target overlaps a run that failed in the baseline, without faults
     (same partition, an asset in common): jobs select fewer assets than the baseline's runs."""
@@ -611,7 +616,7 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
         known_bad = {_planned_target(o.run): run_failure(instance, o.run_id) for o in outcomes
                      if not o.success}  # fmt: skip
         result["baseline"] = {"runs": len(outcomes), "seconds": round(time.perf_counter() - t0),
-                              "failed_without_faults": [{"target": " @ ".join(t[0:1] + t[1][1:]), "reason": r}
+                              "failed_without_faults": [{"target": _label(t), "reason": r}
                                                         for t, r in known_bad.items()]}  # fmt: skip
         if known_bad:
             log(f"baseline: {len(known_bad)} runs fail without faults (listed in the results; not held "
@@ -722,7 +727,7 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
                 if not reason and run.status == DagsterRunStatus.CANCELED:
                     reason = "cancelled"
                 failures.append({"run_id": run.run_id, "status": run.status.value, "job": run.job_name,
-                                 "assets": ", ".join(target[0]), "partition": ":".join(target[1][1:]) or "-",
+                                 "target": _label(target),
                                  "reason": reason,
                                  "trigger": _trigger(run)})  # fmt: skip
         reasons = Counter(_reason_class(f["reason"]) for f in failures)
