@@ -719,9 +719,8 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
         for run in runs:
             target = (run_assets(defs, run), run_partition(run))
             latest[target] = run
-            if (
-                run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
-                and target not in known_bad
+            if run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED) and not _known(
+                target, known_bad
             ):
                 reason = run_failure(instance, run.run_id)
                 if not reason and run.status == DagsterRunStatus.CANCELED:
@@ -742,9 +741,8 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
         log(f"soak runs: {dict(statuses)}; failure reasons: {dict(reasons.most_common(6))}")
 
         # 5. the clean catch-up of every target whose latest soak run did not succeed
-        todo = {
-            t: r for t, r in latest.items() if r.status != DagsterRunStatus.SUCCESS and t not in known_bad
-        }
+        todo = {t: r for t, r in latest.items() if r.status != DagsterRunStatus.SUCCESS}
+        todo = {t: r for t, r in todo.items() if not _known(t, known_bad)}
         catch_up = catch_up_runs(defs, todo, instance)
         log(f"catch-up (faults off): {len(catch_up)} runs")
         t0 = time.perf_counter()
