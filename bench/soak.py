@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -126,8 +127,11 @@ def wait_for_code_server(port: int, proc: subprocess.Popen, timeout_s: float = 3
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("the code server exited; see its log in the soak folder")
+        # Port first: the gRPC client logs every refused connection while the server loads.
+        with socket.socket() as probe:
+            listening = probe.connect_ex(("127.0.0.1", port)) == 0
         try:
-            if client.health_check_query() == "SERVING":
+            if listening and client.health_check_query() == "SERVING":
                 return
         except Exception:
             pass
@@ -539,7 +543,8 @@ def catch_up_runs(defs, runs_by_target: dict, instance):
             planned.append(PlannedRun(keys, None, (mkey(partition[1]), mkey(partition[2]))))
         else:
             planned.append(PlannedRun(keys, mkey(partition[1]) if partition[0] == "key" else None))
-    planned.sort(key=lambda p: min(order.get(k, 0) for k in p.assets))
+    # A run goes after every run holding one of its assets' ancestors: the dbt models run last.
+    planned.sort(key=lambda p: max(order.get(k, 0) for k in p.assets))
     return planned
 
 
