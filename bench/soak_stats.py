@@ -11,6 +11,7 @@ from dagster._utils.schedules import cron_string_iterator
 # A long-lived process may still settle after the first half (caches, pools): growth in the second
 # half below this, or below half the first half's, counts as bounded.
 GROWTH_TOLERANCE_MB_PER_MIN = 1.0
+MIN_SPAN_S = 600.0  # judge growth over at least ten minutes of samples
 API_ERROR_BUDGET = 0.005  # the plan's 99.5% API success target
 
 
@@ -29,10 +30,13 @@ def slope_per_minute(points: Sequence[tuple[float, float]]) -> float:
 
 
 def growth_verdict(
-    points: Sequence[tuple[float, float]], tolerance_mb_per_min: float = GROWTH_TOLERANCE_MB_PER_MIN
+    points: Sequence[tuple[float, float]],
+    tolerance_mb_per_min: float = GROWTH_TOLERANCE_MB_PER_MIN,
+    min_span_s: float = MIN_SPAN_S,
 ) -> dict:
     """Memory of one process group over the soak: slopes of the first and second half (by time),
-    and whether growth was bounded (the second half flat, or flattening)."""
+    and whether growth was bounded (the second half flat, or flattening). None: too short to judge
+    (a few minutes are start-up: imports, pools and caches filling)."""
     points = sorted(points)
     if len(points) < 4:
         return {"samples": len(points), "first_half_mb_per_min": None, "second_half_mb_per_min": None,
@@ -45,7 +49,9 @@ def growth_verdict(
         "samples": len(points),
         "first_half_mb_per_min": round(s1, 3),
         "second_half_mb_per_min": round(s2, 3),
-        "bounded": s2 <= tolerance_mb_per_min or s2 <= 0.5 * s1,
+        "bounded": None
+        if points[-1][0] - points[0][0] < min_span_s
+        else s2 <= tolerance_mb_per_min or s2 <= 0.5 * s1,
         "start_mb": round(points[0][1], 1),
         "end_mb": round(points[-1][1], 1),
         "peak_mb": round(max(y for _, y in points), 1),

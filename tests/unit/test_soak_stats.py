@@ -27,6 +27,10 @@ def test_growth_that_flattens_is_bounded_and_steady_growth_is_not():
     slowing = [(t * 60, 100 + (t * 8.0 if t < 10 else 80 + (t - 10) * 3.0)) for t in range(20)]
     assert growth_verdict(slowing)["bounded"] is True
     assert growth_verdict([(0, 1.0), (1, 2.0)])["bounded"] is None  # too few samples to judge
+    short = [(t * 15, 200 + t * 1.0) for t in range(12)]  # 3 minutes: start-up, not a trend
+    assert (
+        growth_verdict(short)["bounded"] is None and growth_verdict(short, min_span_s=60)["bounded"] is False
+    )
 
 
 def test_error_rate_counts_5xx_and_connection_errors_not_4xx():
