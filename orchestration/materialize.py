@@ -12,6 +12,7 @@ bars, and whose source answers a whole history in one request per symbol.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -239,11 +240,28 @@ def execute(
             tags={"bizosaas/launched_by": "cli", **run.tags},
         )
         seconds = time.perf_counter() - started
-        error = None
-        if not result.success:
-            failures = [e for e in result.all_events if e.is_failure]
-            error = failures[0].message if failures else "run failed"
+        error = None if result.success else failure_reason(result.all_events)
         outcomes.append(RunOutcome(run, result.success, seconds, result.run_id, error))
         status = "ok" if result.success else f"FAILED: {error}"
         progress(f"[{i}/{len(runs)}] {run.label} ... {status} ({seconds:.1f}s)")
     return outcomes
+
+
+def failure_reason(events) -> str:
+    """Why a run failed, as a person can act on it: the failing step and its own error (a
+    Failure's description, a source's message), not Dagster's "Execution of step ... failed"."""
+    failures = [e for e in events if e.is_failure]
+    if not failures:
+        return "run failed"
+    event = next((e for e in failures if e.is_step_failure), failures[0])
+    error = getattr(event.event_specific_data, "error", None)
+    while error is not None and error.cause is not None:
+        error = error.cause
+    if error is None:
+        return event.message or "run failed"
+    line = next((ln.strip() for ln in error.message.splitlines() if ln.strip()), "")
+    # "dagster._core.definitions.events.Failure: why" -> "why"; a bare class name stays.
+    if error.cls_name:
+        line = re.sub(rf"^[\w.]*\b{re.escape(error.cls_name)}: ", "", line)
+    line = line or error.cls_name or "run failed"
+    return f"{event.step_key}: {line}" if event.step_key else line

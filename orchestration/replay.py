@@ -13,14 +13,24 @@ A recorded exchange is one JSON file (a request body is `json`, `form` or `body`
 
 `responses` are served in order for repeated identical requests (the last one repeats), which
 is how a 429-then-success sequence is replayed. A body is `json` or `text`.
+
+With BIZOSAAS_REPLAY_FAULTS set (`429=0.03,timeout=0.02,malformed=0.02`), replayed answers are
+replaced at those rates by the faults real sources show: a 429 with Retry-After, a read timeout,
+or a malformed body (a truncated answer, or a gateway's HTML page with status 502 or 200). A
+fault does not consume the recording, so the retry gets the answer the fault stood in for.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import random
 import re
 import threading
+import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 
 from orchestration.errors import PlatformError
-from orchestration.settings import load_settings
+from orchestration.settings import ENV_REPLAY_FAULT_SEED, ENV_REPLAY_FAULTS, load_settings
 
 MODES = ("live", "replay", "record")
 # Query parameters and headers that carry credentials: never part of a match, never recorded.
@@ -135,10 +145,130 @@ def _load_recordings(
     return recordings
 
 
+FAULT_KINDS = ("429", "timeout", "malformed")
+FAULT_EXAMPLE = "429=0.03,timeout=0.02,malformed=0.02"
+# Short enough that a soak's retries stay quick, long enough to be a real wait.
+FAULT_RETRY_AFTER_S = 1
+FAULT_TIMEOUT_DELAY_S = 0.05
+# Marks an injected answer, so a stored raw response shows it came from the soak, not the API.
+FAULT_HEADER = "X-Bizosaas-Replay-Fault"
+BAD_GATEWAY_HTML = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+CHALLENGE_HTML = (
+    '<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title></head>'
+    "<body><noscript>Enable JavaScript and cookies to continue</noscript></body></html>"
+)
+
+
+def parse_faults(text: str) -> dict[str, float]:
+    """`429=0.03,timeout=0.02,malformed=0.02` as {kind: probability}; blank means no faults."""
+    rates: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        kind, sep, value = (x.strip() for x in part.partition("="))
+        kind = kind.lower()
+        if not sep or kind not in FAULT_KINDS:
+            raise PlatformError(
+                f"{ENV_REPLAY_FAULTS}: {part!r} is not kind=probability with kind one of "
+                f"{', '.join(FAULT_KINDS)} (e.g. {FAULT_EXAMPLE})"
+            )
+        if kind in rates:
+            raise PlatformError(f"{ENV_REPLAY_FAULTS}: {kind} is given twice")
+        try:
+            rate = float(value)
+        except ValueError:
+            raise PlatformError(f"{ENV_REPLAY_FAULTS}: {kind}={value!r} is not a number") from None
+        if math.isnan(rate) or not 0 <= rate <= 1:
+            raise PlatformError(f"{ENV_REPLAY_FAULTS}: {kind}={value} is not a probability between 0 and 1")
+        rates[kind] = rate
+    if sum(rates.values()) > 1 + 1e-9:
+        raise PlatformError(f"{ENV_REPLAY_FAULTS}: the probabilities add up to more than 1 ({text!r})")
+    return rates
+
+
+class FaultInjector:
+    """Decides, per replayed answer, whether a fault replaces it; one seeded RNG behind a lock,
+    shared by every transport of a process (runs fetch from several threads)."""
+
+    def __init__(self, rates: dict[str, float], seed: int | str | None = None):
+        self.rates = {k: v for k, v in rates.items() if v > 0}
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+        self.draws = 0
+
+    def draw(self) -> tuple[str | None, float]:
+        """The fault for the next answer (None for none) and a uniform number choosing its variant."""
+        with self._lock:
+            x, variant = self._rng.random(), self._rng.random()
+            self.draws += 1
+            cumulative = 0.0
+            for kind in FAULT_KINDS:
+                cumulative += self.rates.get(kind, 0.0)
+                if x < cumulative:
+                    self.injected[kind] += 1
+                    return kind, variant
+        return None, variant
+
+    @staticmethod
+    def fault_response(
+        kind: str, variant: float, request: httpx.Request, recorded: httpx.Response | None = None
+    ) -> httpx.Response:
+        """The answer standing in for `recorded`; a timeout raises as httpx would."""
+        marker = {FAULT_HEADER: kind}
+        if kind == "429":
+            headers = {"Retry-After": str(FAULT_RETRY_AFTER_S), "content-type": "text/plain", **marker}
+            return httpx.Response(429, headers=headers, text="Too Many Requests", request=request)
+        if kind == "timeout":
+            time.sleep(FAULT_TIMEOUT_DELAY_S)
+            raise httpx.ReadTimeout("The read operation timed out (injected replay fault)", request=request)
+        if kind != "malformed":
+            raise ValueError(f"unknown fault {kind!r}")
+        html = {"content-type": "text/html; charset=utf-8", **marker}
+        if variant < 1 / 3 and recorded is not None and len(recorded.content) > 1:
+            # A connection cut mid-body behind a proxy: the recorded status and headers, half the body.
+            headers = {k: v for k, v in recorded.headers.items() if k.lower() != "content-length"}
+            content = recorded.content[: len(recorded.content) // 2]
+            return httpx.Response(recorded.status_code, headers={**headers, **marker}, content=content,
+                                  request=request)  # fmt: skip
+        if variant < 2 / 3:
+            return httpx.Response(502, headers=html, text=BAD_GATEWAY_HTML, request=request)
+        return httpx.Response(200, headers=html, text=CHALLENGE_HTML, request=request)
+
+
+_injectors: dict[tuple[str, str], FaultInjector] = {}
+_injectors_lock = threading.Lock()
+
+
+def faults_from_env() -> FaultInjector | None:
+    """The process's injector for BIZOSAAS_REPLAY_FAULTS, or None when unset or all zero.
+
+    The seed is mixed with the process id: every run process would otherwise draw the same
+    sequence, and the same first requests of every run would fail."""
+    text = os.environ.get(ENV_REPLAY_FAULTS, "").strip()
+    seed = os.environ.get(ENV_REPLAY_FAULT_SEED, "").strip()
+    if not text:
+        return None
+    if seed and not seed.lstrip("-").isdigit():
+        raise PlatformError(f"{ENV_REPLAY_FAULT_SEED} must be a whole number, got {seed!r}")
+    rates = parse_faults(text)
+    if not any(rates.values()):
+        return None
+    with _injectors_lock:
+        injector = _injectors.get((text, seed))
+        if injector is None:
+            injector = FaultInjector(rates, f"{seed or 0}:{os.getpid()}")
+            _injectors[(text, seed)] = injector
+        return injector
+
+
 class ReplayTransport(httpx.BaseTransport):
     """Answers requests from recordings; an unknown request is an error naming it."""
 
-    def __init__(self, directory: Path, overlay: Path | None = None):
+    def __init__(self, directory: Path, overlay: Path | None = None, faults: FaultInjector | None = None):
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise PlatformError(f"no recorded responses at {self.directory} (replay mode)")
@@ -152,6 +282,7 @@ class ReplayTransport(httpx.BaseTransport):
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
         self.calls: list[str] = []
+        self.faults = faults
 
     def _load_host(self, host: str) -> None:
         with self._lock:
@@ -173,9 +304,11 @@ class ReplayTransport(httpx.BaseTransport):
                 + "; record it with "
                 "BIZOSAAS_SOURCE_MODE=record, or add a fixture file"
             )
+        fault, variant = self.faults.draw() if self.faults else (None, 0.0)
         with self._lock:
             index = self._served.get(sig, 0)
-            self._served[sig] = index + 1
+            if fault is None:
+                self._served[sig] = index + 1
             self.calls.append(sig)
         answer = recording.responses[min(index, len(recording.responses) - 1)]
         headers = dict(answer.get("headers") or {})
@@ -184,7 +317,12 @@ class ReplayTransport(httpx.BaseTransport):
             headers.setdefault("content-type", "application/json")
         else:
             content = str(answer.get("text", "")).encode()
-        return httpx.Response(answer.get("status", 200), headers=headers, content=content, request=request)
+        response = httpx.Response(
+            answer.get("status", 200), headers=headers, content=content, request=request
+        )
+        if fault is not None:
+            return FaultInjector.fault_response(fault, variant, request, response)
+        return response
 
 
 def _slug(text: str) -> str:
@@ -256,7 +394,9 @@ def transport_for(mode: str, fixtures_dir: Path) -> httpx.BaseTransport | None:
     if mode == "live":
         return None
     if mode == "replay":
-        return ReplayTransport(fixtures_dir, synthetic_overlay(Path(fixtures_dir).name))
+        return ReplayTransport(
+            fixtures_dir, synthetic_overlay(Path(fixtures_dir).name), faults=faults_from_env()
+        )
     if mode == "record":
         return RecordingTransport(fixtures_dir)
     raise PlatformError(f"unknown source mode {mode!r}; choose one of {', '.join(MODES)}")

@@ -60,6 +60,10 @@ ENV_API_FORWARDED_ALLOW_IPS = "BIZOSAAS_API_FORWARDED_ALLOW_IPS"
 ENV_API_WORKERS = "BIZOSAAS_API_WORKERS"
 ENV_API_POOL_MIN = "BIZOSAAS_API_POOL_MIN"
 ENV_API_POOL_MAX = "BIZOSAAS_API_POOL_MAX"
+# Replay mode only: inject source faults into replayed answers (soak tests), e.g.
+# "429=0.03,timeout=0.02,malformed=0.02"; unset = none. The seed makes the draws repeatable.
+ENV_REPLAY_FAULTS = "BIZOSAAS_REPLAY_FAULTS"
+ENV_REPLAY_FAULT_SEED = "BIZOSAAS_REPLAY_FAULT_SEED"
 # Partitions per asset the platform allows (Dagster's guidance: ~100k), and the share of it at
 # which onboarding starts warning.
 ENV_PARTITION_BUDGET = "BIZOSAAS_PARTITION_BUDGET"
