@@ -9,7 +9,9 @@ change that partition's status in the UI. Queued and in-progress runs are never 
 Raw answers (raw.*_api_responses, raw.gaming_feed_responses): an answer older than the cutoff is
 deleted unless it is, per tenant and request, the newest successful answer, or an answer a
 `reparse` replays to rebuild current core data (see RAW_TABLES). dbt reads only core tables, so
-marts never read raw answers.
+marts never read raw answers. Offboarded tenants are left alone: offboarding keeps a tenant's data,
+raw answers included, until it is purged deliberately (and row-level security hides it from the
+writer role anyway).
 """
 
 from __future__ import annotations
@@ -211,13 +213,12 @@ def prune_raw(
     warehouse, older_than_days: int, *, dry_run: bool = False, now: datetime | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> RawPruneResult:  # fmt: skip
-    """Per tenant (every tenant in the registry, offboarded ones too), one transaction under its
-    row-level security, as every pipeline write is."""
+    """Per active tenant, one transaction under its row-level security, as every pipeline write is."""
     if older_than_days < 1:
         raise PlatformError(f"--older-than must be at least 1 day (got {older_than_days})")
     cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
     deleted = {t.name: 0 for t in RAW_TABLES}
-    tenants = [t.tenant_id for t in warehouse.tenant_registry()]
+    tenants = [t.tenant_id for t in warehouse.tenant_registry() if t.status == "active"]
     for i, tenant_id in enumerate(tenants, 1):
         with warehouse.tenant_transaction(tenant_id) as conn:
             for table in RAW_TABLES:
