@@ -140,6 +140,13 @@ def write_partition(
     where = sql.SQL(" AND ").join(
         sql.SQL("{} = %s").format(sql.Identifier(col)) for col in ["tenant_id", *partition]
     )
+    # Two runs replacing the same partition at once (a backfill overlapping a schedule) would
+    # each delete nothing the other has not committed yet, then collide on the primary key. The
+    # lock, held to commit, makes the second wait and then replace what the first wrote.
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"{tenant_id}|{table}|{partition_label(partition)}",),
+    )
     conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(target, where), [tenant_id, *partition.values()])
     count = 0
     if first is not None:

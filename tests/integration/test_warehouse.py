@@ -5,13 +5,15 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import psycopg
 import pytest
 
-from orchestration.warehouse import WarehouseResource
+from orchestration.warehouse import WarehouseResource, write_partition
 
 TABLE = "core.test_partition_events"
 
@@ -145,3 +147,29 @@ def test_a_run_killed_midway_leaves_the_previous_rows(platform, warehouse, tmp_p
             break
         time.sleep(0.1)
     assert rows_for(platform, "coreldove") == before
+
+
+def test_concurrent_replacements_of_one_partition_queue_instead_of_colliding(platform, warehouse):
+    """A backfill and a schedule writing the same partition at once: the second waits for the
+    first to commit, then replaces its rows (without the lock it dies on the primary key)."""
+    first_wrote, release = threading.Event(), threading.Event()
+
+    def first_writer():
+        with warehouse.tenant_transaction("coreldove") as conn:
+            write_partition(conn, "coreldove", TABLE, events(3, D2), partition={"day": D2})
+            first_wrote.set()
+            release.wait(30)
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(first_writer)
+        assert first_wrote.wait(30)
+        second_rows = [{**row, "payload": {"writer": "second"}} for row in events(3, D2)]
+        second = pool.submit(
+            warehouse.replace_partition, "coreldove", TABLE, second_rows, partition={"day": D2}
+        )
+        time.sleep(0.5)
+        assert not second.done(), "the second writer did not wait for the first to commit"
+        release.set()
+        first.result(30)
+        assert second.result(30) == 3
+    assert [row[3] for row in rows_for(platform, "coreldove", D2)] == [{"writer": "second"}] * 3
