@@ -48,6 +48,7 @@ from orchestration.metadata import preview_table
 from orchestration.partitions import (
     DATE_DIMENSION,
     TENANT_DIMENSION,
+    TENANT_TAG,
     run_partitions,
     tenant_daily_partitions,
     tenant_partitions,
@@ -765,7 +766,7 @@ def ecommerce_orders_schedule(context):
                 tags={
                     "dagster/asset_partition_range_start": str(start),
                     "dagster/asset_partition_range_end": str(end),
-                    "bizosaas/tenant": tenant_id,
+                    TENANT_TAG: tenant_id,
                     "bizosaas/trigger": "orders_schedule",
                 },
             )

@@ -30,7 +30,7 @@ from dagster import (
 )
 
 from orchestration.errors import PlatformError
-from orchestration.partitions import DATE_DIMENSION, TENANT_DIMENSION
+from orchestration.partitions import DATE_DIMENSION, TENANT_DIMENSION, TENANT_TAG
 
 # Dagster's run tags for a run over a range of partitions (what a single-run backfill launches).
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -63,7 +63,7 @@ class PlannedRun:
             ASSET_PARTITION_RANGE_START_TAG: str(first),
             ASSET_PARTITION_RANGE_END_TAG: str(last),
             # Not dagster/partition/tenant: Dagster reads that tag as (part of) a single partition key.
-            "bizosaas/tenant": first.keys_by_dimension[TENANT_DIMENSION],
+            TENANT_TAG: first.keys_by_dimension[TENANT_DIMENSION],
         }
 
 

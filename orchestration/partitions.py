@@ -31,6 +31,8 @@ from orchestration.warehouse import TenantRecord
 ALL_TENANTS = "tenant"
 TENANT_DIMENSION = "tenant"
 DATE_DIMENSION = "date"
+# The run tag naming a run's one tenant where no partition tag does (runs over a range of days).
+TENANT_TAG = "bizosaas/tenant"
 
 
 def partitions_def_name(domain: str | None) -> str:

@@ -5,6 +5,7 @@ and the Dockerfile passes a small set of hadolint-style rules. Nothing here buil
 to a cluster (docs/kubernetes.md says what was not run)."""
 
 import copy
+import importlib
 import json
 import re
 import shutil
@@ -198,7 +199,7 @@ def test_helm_values_validate_against_the_dagster_chart_schema():
     "path, bad",
     [
         (["runLauncher", "type"], "K8sLauncher"),  # not one of the chart's launchers
-        (["dagsterDaemon", "runCoordinator", "config", "queuedRunCoordinator", "maxConcurentRuns"], 4),
+        (["dagsterDaemon", "runCoordinator", "config", "customRunCoordinator", "klass"], "Queued"),
         (["dagster-user-deployments", "deployments", 0, "port"], "3030"),
         (["retention", "sensor", "purgeAfterDays", "skiped"], 7),
     ],
@@ -231,18 +232,11 @@ def test_vendored_schema_is_the_recorded_copy():
 def chart_instance_sections(data: dict) -> dict:
     """The dagster.yaml sections the chart renders from these values (templates/configmap-instance.yaml
     and the run coordinator helper): run_coordinator, retention, telemetry and additionalInstanceConfig."""
-    queued = data["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    config = {}
-    if queued.get("maxConcurrentRuns") is not None:
-        config["max_concurrent_runs"] = queued["maxConcurrentRuns"]
-    if queued.get("tagConcurrencyLimits"):
-        config["tag_concurrency_limits"] = queued["tagConcurrencyLimits"]
+    coordinator = data["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["type"] == "CustomRunCoordinator"
+    custom = coordinator["config"]["customRunCoordinator"]
     sections = {
-        "run_coordinator": {
-            "module": "dagster.core.run_coordinator",
-            "class": "QueuedRunCoordinator",
-            "config": config,
-        },
+        "run_coordinator": {"module": custom["module"], "class": custom["class"], "config": custom["config"]},
         "telemetry": {"enabled": data["telemetry"]["enabled"]},
     }
     retention = data["retention"]
@@ -267,9 +261,10 @@ def instance_concurrency(config: dict):
 
     if "concurrency" in config:
         validate_concurrency_config(config)  # raises on run_coordinator limits beside concurrency.runs/pools
-    coordinator = config.get("run_coordinator") or {}
-    assert coordinator.get("class") == "QueuedRunCoordinator"
-    queue = QueuedRunCoordinator(**(coordinator.get("config") or {})).get_run_queue_config()
+    coordinator = config["run_coordinator"]
+    cls = getattr(importlib.import_module(coordinator["module"]), coordinator["class"])
+    assert issubclass(cls, QueuedRunCoordinator)  # what the daemon requires to dequeue at all
+    queue = cls(**(coordinator.get("config") or {})).get_run_queue_config()
     return ConcurrencyConfig.from_concurrency_settings(config.get("concurrency") or {}, queue)
 
 
@@ -295,19 +290,9 @@ def test_chart_instance_gets_the_run_queue_and_pools_of_dagster_yaml(tmp_path, m
     assert theirs.run_queue_config.tag_concurrency_limits == ours.run_queue_config.tag_concurrency_limits
     assert theirs.pool_config == ours.pool_config
     assert len(ours.run_queue_config.tag_concurrency_limits) >= 1  # the per-tenant limits are there at all
+    assert chart["run_coordinator"] == {**local["run_coordinator"], "config": {}}
     if "retention" in local:
         assert chart["retention"] == local["retention"]
-
-
-def test_moving_the_pool_limit_to_concurrency_pools_is_refused_by_dagster(tmp_path, monkeypatch):
-    """Why the values put the pool default in `default_op_concurrency_limit`: the obvious
-    `concurrency.pools` beside the chart's run_coordinator limits is an invalid instance."""
-    from dagster._core.errors import DagsterInvalidConfigError
-
-    chart = chart_instance_sections(values())
-    chart["concurrency"] = {"pools": {"default_limit": 1}}
-    with pytest.raises(DagsterInvalidConfigError):
-        instance_concurrency(chart)
 
 
 # --- manifests: what a cluster needs ----------------------------------------------------------------
@@ -320,6 +305,9 @@ def test_workloads_pin_the_one_platform_image_and_bound_their_resources():
     chart_image = values()["dagster-user-deployments"]["deployments"][0]["image"]
     image = f"{chart_image['repository']}:{chart_image['tag']}"
     assert IMAGE_TAG.match(image)
+    # The webserver and the daemon submit runs through the project's run coordinator: same image.
+    for service in ("dagsterWebserver", "dagsterDaemon"):
+        assert values()[service]["image"] == chart_image, service
     specs = pod_specs()
     assert {name for name, _ in specs} >= {"Deployment/bizosaas-api", "Job/bizosaas-migrate"}
     for name, spec in specs:
