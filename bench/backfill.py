@@ -109,6 +109,8 @@ def _wait(instance, backfill_id: str, timeout_s: float) -> dict:
     from dagster import RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus
 
+    from orchestration.partitions import TENANT_TAG
+
     started = time.perf_counter()
     while True:
         backfill = instance.get_backfill(backfill_id)
@@ -126,6 +128,10 @@ def _wait(instance, backfill_id: str, timeout_s: float) -> dict:
         "runs": len(runs),
         "runs_succeeded": statuses.count("SUCCESS"),
         "runs_failed": statuses.count("FAILURE"),
+        # Whether the per-tenant run limits could see each run's tenant (orchestration/run_coordinator.py).
+        "runs_with_a_tenant_tag": sum(
+            1 for r in runs if {TENANT_TAG, "dagster/partition/tenant", "dagster/partition"} & set(r.tags)
+        ),
     }
 
 
