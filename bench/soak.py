@@ -541,6 +541,8 @@ def catch_up_runs(defs, runs_by_target: dict, instance):
 
     planned = []
     for (assets, partition), _run in runs_by_target.items():
+        if not assets:
+            continue  # an op job (retention_job): it maintains, it writes no data to catch up on
         keys = [AssetKey.from_user_string(a) for a in assets]
         if partition[0] == "range":
             planned.append(PlannedRun(keys, None, (mkey(partition[1]), mkey(partition[2]))))
@@ -618,7 +620,14 @@ def main() -> int:  # noqa: C901 - one linear script with its clean-up
         # 1. the clean baseline
         log(f"baseline: materializing every asset for {len(tenant_ids)} tenants, no faults")
         t0 = time.perf_counter()
-        outcomes = materialize_all(defs, instance)
+        # As many days as the widest schedule window (the orders schedule re-reads the days before
+        # yesterday), so every partition the soak writes has a clean reference to compare with.
+        from assets.ecommerce import ORDERS_LOOKBACK_DAYS
+        from orchestration.materialize import plan_runs
+
+        outcomes = materialize_all(
+            defs, instance, plan_runs(defs, instance, None, None, ORDERS_LOOKBACK_DAYS + 1)
+        )
         # Runs that fail without any fault (a tenant's rejected export, say) fail the same way in
         # the soak and the catch-up: they are listed, and not counted against the faults.
         known_bad = {_planned_target(o.run): run_failure(instance, o.run_id) for o in outcomes
