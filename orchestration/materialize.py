@@ -29,12 +29,12 @@ from dagster import (
     PartitionsDefinition,
 )
 
+# Dagster's run tags for a run over a range of partitions (what a single-run backfill launches).
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
 from orchestration.errors import PlatformError
 from orchestration.partitions import DATE_DIMENSION, TENANT_DIMENSION, TENANT_TAG
 
-# Dagster's run tags for a run over a range of partitions (what a single-run backfill launches).
-ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
-ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 # An asset's tag asking the planner for all its days whatever `days` says (value "full").
 HISTORY_TAG = "bizosaas/history"
 

@@ -218,7 +218,7 @@ def prune_raw(
         raise PlatformError(f"--older-than must be at least 1 day (got {older_than_days})")
     cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
     deleted = {t.name: 0 for t in RAW_TABLES}
-    tenants = [t.tenant_id for t in warehouse.tenant_registry() if t.status == "active"]
+    tenants = [t.tenant_id for t in warehouse.tenant_registry() if t.active]
     for i, tenant_id in enumerate(tenants, 1):
         with warehouse.tenant_transaction(tenant_id) as conn:
             for table in RAW_TABLES:
