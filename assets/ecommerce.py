@@ -44,6 +44,7 @@ from ml.ecommerce.saleor import (
 )
 from orchestration.api_limits import ApiLedger
 from orchestration.errors import PlatformError
+from orchestration.materialize import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from orchestration.metadata import preview_table
 from orchestration.partitions import (
     DATE_DIMENSION,
@@ -764,8 +765,8 @@ def ecommerce_orders_schedule(context):
             RunRequest(
                 run_key=f"{tenant_id}:{window[-1]}",
                 tags={
-                    "dagster/asset_partition_range_start": str(start),
-                    "dagster/asset_partition_range_end": str(end),
+                    ASSET_PARTITION_RANGE_START_TAG: str(start),
+                    ASSET_PARTITION_RANGE_END_TAG: str(end),
                     TENANT_TAG: tenant_id,
                     "bizosaas/trigger": "orders_schedule",
                 },
