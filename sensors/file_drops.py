@@ -8,7 +8,10 @@ run key is tenant + kind + the content's sha256, so the same content never launc
 run, under any file name. A copy of content the ledger already holds is filed away as a
 duplicate here, without a run. A kind that points at another kind's records waits while an
 export of that kind is pending for the same tenant (tournaments wait for players; CRM outcomes
-and touches wait for leads), because its rows must point at known records.
+and touches wait for leads), and until that kind's asset has been materialized for the tenant at
+least once, because its rows must point at known records: a new tenant whose leads come from its
+CRM API may drop touch exports before its first API sync, and loading them then would quarantine
+every row as pointing at an unknown lead.
 """
 
 import json
@@ -70,14 +73,19 @@ def _tick(context, warehouse, drops, partitions_name, ledger_table, kinds, asset
     run_requests, archived, waiting = [], [], []
     limit = max_run_requests()
     visited: set[str] = set()
+    # Tenants for whom each waited-for kind has been loaded at least once: one query per kind.
+    waited = {kind for deps in waits_for.values() for kind in deps}
+    instance = context.instance
+    loaded_once = {kind: instance.get_materialized_partitions(AssetKey(assets[kind])) for kind in waited}
     # One connection for the tick, one RLS transaction per tenant with pending files.
     with warehouse.connect() as conn:
-        for tenant_id in sorted(context.instance.get_dynamic_partitions(partitions_name)):
+        for tenant_id in sorted(instance.get_dynamic_partitions(partitions_name)):
             if len(run_requests) >= limit:
                 break  # the rest of the backlog goes out on the next ticks
             visited.add(tenant_id)
-            _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, seen, cursor,
-                          run_requests, archived, waiting, limit)  # fmt: skip
+            never_loaded = {kind for kind, tenants in loaded_once.items() if tenant_id not in tenants}
+            _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, never_loaded, seen,
+                          cursor, run_requests, archived, waiting, limit)  # fmt: skip
     # Files of tenants not visited this tick keep what the cursor knew of them.
     for key, known in seen.items():
         if key not in cursor and Path(key).parent.parent.name not in visited:
@@ -86,15 +94,16 @@ def _tick(context, warehouse, drops, partitions_name, ledger_table, kinds, asset
     if archived:
         context.log.info(f"filed away as already loaded: {', '.join(archived)}")
     if waiting:
-        context.log.info(f"waiting for the exports they refer to: {', '.join(waiting)}")
+        context.log.info(f"waiting for the records they refer to: {', '.join(waiting)}")
     if not run_requests:
-        return SensorResult(skip_reason=SkipReason("no new export files"), cursor=new_cursor)
+        skip = f"{len(waiting)} export(s) wait for their records" if waiting else "no new export files"
+        return SensorResult(skip_reason=SkipReason(skip), cursor=new_cursor)
     context.log.info(", ".join(f"{r.partition_key}: {r.tags['bizosaas/file']}" for r in run_requests))
     return SensorResult(run_requests=run_requests, cursor=new_cursor)
 
 
-def _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, seen, cursor,
-                  run_requests, archived, waiting, limit) -> None:  # fmt: skip
+def _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, never_loaded, seen,
+                  cursor, run_requests, archived, waiting, limit) -> None:  # fmt: skip
     pending = {kind: drops.pending(tenant_id, kind) for kind in kinds}
     shas: dict[str, str] = {}
     for kind in kinds:
@@ -140,8 +149,9 @@ def _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for
                 continue  # requested on an earlier tick; its run is queued or running
             if len(run_requests) >= limit:
                 continue  # left unrequested in the cursor: the next tick asks for it
-            if unloaded & set(waits_for.get(kind, ())):
-                waiting.append(f"{tenant_id}/{kind}/{dropped.name}")
+            blocked_by = sorted((unloaded | never_loaded) & set(waits_for.get(kind, ())))
+            if blocked_by:
+                waiting.append(f"{tenant_id}/{kind}/{dropped.name} (for {', '.join(blocked_by)})")
                 continue
             cursor[key][3] = True
             run_requests.append(

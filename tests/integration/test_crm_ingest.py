@@ -351,6 +351,43 @@ def test_sensor_loads_each_file_once_and_outcomes_wait_for_leads(platform, dagst
     assert _query(platform, edge, "SELECT count(*) FROM core.crm_file_loads")[0][0] == ledger
 
 
+def test_touches_wait_for_a_new_tenants_first_leads_load(platform, dagster_instance, drops):
+    # A tenant just onboarded, its leads not loaded yet (from its CRM API in production: the first
+    # hourly sync has not run) and no leads export pending: its touch exports must not be loaded
+    # yet, or every row would point at an unknown lead and the file would be quarantined.
+    tenant = "crm_first_sync"
+    with platform.admin() as conn:
+        conn.execute(
+            """INSERT INTO core.tenants (tenant_id, display_name, kind, parent_tenant_id, tier, domains)
+               VALUES (%s, 'CRM first sync', 'client', 'bizoholic', 'starter', '{crm}')""",
+            (tenant,),
+        )
+    dagster_instance.add_dynamic_partitions(crm.crm_partitions.name, [tenant])
+    try:
+        touches = _drop(drops, tenant, "touches", BUNDLED / "touches" / "touches_2026-06.csv")
+        context = build_sensor_context(
+            instance=dagster_instance,
+            resources={"warehouse": WarehouseResource(database_url=platform.writer_url), "drops": drops},
+        )
+        result = crm_file_drops_sensor(context)
+        assert not result.run_requests
+        assert result.skip_reason.skip_message == "1 export(s) wait for their records"
+        assert touches.exists()  # waiting, not quarantined
+
+        for export in sorted((BUNDLED / "leads").iterdir()):
+            leads = _drop(drops, tenant, "leads", export)
+            assert _run(platform, dagster_instance, tenant, drops, ("leads",), file=leads).success
+        requests, _ = _tick(dagster_instance, platform, drops, result.cursor)
+        assert [r.run_key for r in requests] == [f"{tenant}:touches:{file_sha256(touches)}"]
+        assert _run(platform, dagster_instance, tenant, drops, ("touches",), file=touches).success
+        rows = len((BUNDLED / "touches" / "touches_2026-06.csv").read_text().splitlines()) - 1
+        assert _own(platform, tenant, "SELECT count(*) FROM core.crm_touches")[0][0] == rows > 0
+    finally:
+        with platform.admin() as conn:
+            tenants.offboard(conn, tenant)
+        dagster_instance.delete_dynamic_partition(crm.crm_partitions.name, tenant)
+
+
 COUNTS = """SELECT (SELECT count(*) FROM core.crm_leads), (SELECT count(*) FROM core.crm_lead_records),
                    (SELECT count(*) FROM core.crm_lead_outcomes),
                    (SELECT count(*) FROM core.crm_file_loads)"""
