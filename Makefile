@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill bench-scale soak clean-data help
+.PHONY: install demo test lint bench bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill bench-scale bench-materialize-memory soak clean-data help
 
 help:
 	@echo "make demo   - install, start Postgres, materialize every asset, start the UI"
@@ -14,7 +14,7 @@ help:
 	@echo "make bench  - run the benchmarks behind BENCHMARKS.md (bench-<name> runs one: foundation,"
 	@echo "              api, directory, gaming, esports, ecommerce, crm, crm-api, knowledge-embeddings,"
 	@echo "              knowledge-vectors, knowledge-graph, knowledge-api, trading, api-scale,"
-	@echo "              backfill, scale)"
+	@echo "              backfill, scale, materialize-memory)"
 	@echo "make soak   - 30-minute soak: 50 tenants, schedules + sensors + API load, injected source faults"
 
 # The stamp makes a second install free; editing pyproject.toml or the lock reinstalls,
@@ -38,7 +38,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-bench: bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill bench-scale
+bench: bench-foundation bench-api bench-directory bench-gaming bench-esports bench-ecommerce bench-crm bench-crm-api bench-knowledge-embeddings bench-knowledge-vectors bench-knowledge-graph bench-knowledge-api bench-trading bench-api-scale bench-backfill bench-scale bench-materialize-memory
 
 bench-foundation: install
 	$(BIN)/python -m bench.foundation --cold-install
@@ -94,6 +94,9 @@ bench-backfill: install
 
 bench-scale: install
 	$(BIN)/python -m bench.scale
+
+bench-materialize-memory: install
+	$(BIN)/python -m bench.materialize_memory
 
 # The soak (issue 9): 30 minutes of schedules, sensors and API load for 50 tenants with injected
 # source faults, then the checks; not part of `bench` (about an hour with the baseline).

@@ -10,6 +10,10 @@ The per-partition baseline (one run per tenant and day, what Dagster launches fo
 a backfill policy) is measured on a slice: one-partition backfills of the same asset, through the
 same daemon; its cost for the whole window is that mean times the partition count.
 
+Schedules and sensors are stopped for the measurement (`_stop_instigators`), so the queue holds only
+the backfill: with synthetic tenants the file-drop sensor alone would queue a few hundred loads ahead
+of it. What a backfill does beside the live schedules and sensors is the soak's part (bench.soak).
+
     python -m bench.backfill [--days 730] [--baseline-runs 4] [--synthetic 50]
 """
 
@@ -56,7 +60,24 @@ def _setup(data_dir: Path, synthetic: int):
     _sync_partitions(instance)
     # Tenant profiles first, so the tenant sensor has nothing to launch into the measured queue.
     execute(defs, instance, plan_runs(defs, instance, "tenant_profile", None), progress=lambda _: None)
+    _stop_instigators(instance)
     return instance
+
+
+def _stop_instigators(instance) -> None:
+    """Stops every schedule and sensor in the instance, as a user would in the UI, so they
+    launch nothing into the queue the bench times (the states persist in the data folder)."""
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    target = WorkspaceFileTarget(paths=[str(PROJECT_ROOT / "workspace.yaml")])
+    with WorkspaceProcessContext(instance, target) as context:
+        for entry in context.create_request_context().get_code_location_entries().values():
+            for repo in entry.code_location.get_repositories().values():
+                for sensor in repo.get_sensors():
+                    instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
+                for schedule in repo.get_schedules():
+                    instance.stop_schedule(schedule.get_remote_origin_id(), schedule.selector_id, schedule)
 
 
 def _keys(instance, days: int, tenants: list[str] | None = None):
