@@ -231,7 +231,8 @@ def test_vendored_schema_is_the_recorded_copy():
 
 def chart_instance_sections(data: dict) -> dict:
     """The dagster.yaml sections the chart renders from these values (templates/configmap-instance.yaml
-    and the run coordinator helper): run_coordinator, retention, telemetry and additionalInstanceConfig."""
+    and the run coordinator helper): run_coordinator, retention, telemetry, the daemon's schedules and
+    sensors threads, and additionalInstanceConfig."""
     coordinator = data["dagsterDaemon"]["runCoordinator"]
     assert coordinator["type"] == "CustomRunCoordinator"
     custom = coordinator["config"]["customRunCoordinator"]
@@ -250,6 +251,14 @@ def chart_instance_sections(data: dict) -> dict:
             )
             if retention.get(key)
         }
+    for kind in ("schedules", "sensors"):  # the daemon's threads (dagsterDaemon.schedules/sensors)
+        if kind in data["dagsterDaemon"]:
+            threads = data["dagsterDaemon"][kind]
+            sections[kind] = {
+                "use_threads": threads["useThreads"],
+                "num_workers": threads["numWorkers"],
+                "num_submit_workers": threads["numSubmitWorkers"],
+            }
     return {**sections, **(data.get("additionalInstanceConfig") or {})}
 
 
@@ -293,6 +302,8 @@ def test_chart_instance_gets_the_run_queue_and_pools_of_dagster_yaml(tmp_path, m
     assert chart["run_coordinator"] == {**local["run_coordinator"], "config": {}}
     if "retention" in local:
         assert chart["retention"] == local["retention"]
+    for kind in ("schedules", "sensors"):
+        assert chart.get(kind) == local.get(kind), kind
 
 
 # --- manifests: what a cluster needs ----------------------------------------------------------------
