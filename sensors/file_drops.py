@@ -73,18 +73,23 @@ def _tick(context, warehouse, drops, partitions_name, ledger_table, kinds, asset
     run_requests, archived, waiting = [], [], []
     limit = max_run_requests()
     visited: set[str] = set()
-    # Tenants for whom each waited-for kind has been loaded at least once: one query per kind.
-    waited = {kind for deps in waits_for.values() for kind in deps}
     instance = context.instance
-    loaded_once = {kind: instance.get_materialized_partitions(AssetKey(assets[kind])) for kind in waited}
+    materialized: dict[str, set[str]] = {}
+
+    def loaded_once(kind: str) -> set[str]:
+        """Tenants whose `kind` has been loaded at least once: one query per kind, and only on a
+        tick with a file that waits for it (most ticks have none)."""
+        if kind not in materialized:
+            materialized[kind] = instance.get_materialized_partitions(AssetKey(assets[kind]))
+        return materialized[kind]
+
     # One connection for the tick, one RLS transaction per tenant with pending files.
     with warehouse.connect() as conn:
         for tenant_id in sorted(instance.get_dynamic_partitions(partitions_name)):
             if len(run_requests) >= limit:
                 break  # the rest of the backlog goes out on the next ticks
             visited.add(tenant_id)
-            never_loaded = {kind for kind, tenants in loaded_once.items() if tenant_id not in tenants}
-            _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, never_loaded, seen,
+            _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, loaded_once, seen,
                           cursor, run_requests, archived, waiting, limit)  # fmt: skip
     # Files of tenants not visited this tick keep what the cursor knew of them.
     for key, known in seen.items():
@@ -102,7 +107,7 @@ def _tick(context, warehouse, drops, partitions_name, ledger_table, kinds, asset
     return SensorResult(run_requests=run_requests, cursor=new_cursor)
 
 
-def _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, never_loaded, seen,
+def _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for, loaded_once, seen,
                   cursor, run_requests, archived, waiting, limit) -> None:  # fmt: skip
     pending = {kind: drops.pending(tenant_id, kind) for kind in kinds}
     shas: dict[str, str] = {}
@@ -149,7 +154,8 @@ def _tenant_files(conn, drops, tenant_id, ledger_table, kinds, assets, waits_for
                 continue  # requested on an earlier tick; its run is queued or running
             if len(run_requests) >= limit:
                 continue  # left unrequested in the cursor: the next tick asks for it
-            blocked_by = sorted((unloaded | never_loaded) & set(waits_for.get(kind, ())))
+            needs = waits_for.get(kind, ())
+            blocked_by = [k for k in needs if k in unloaded or tenant_id not in loaded_once(k)]
             if blocked_by:
                 waiting.append(f"{tenant_id}/{kind}/{dropped.name} (for {', '.join(blocked_by)})")
                 continue
