@@ -423,23 +423,17 @@ def ticks(defs, instance, repeat: int, automation_repeat: int, skip_queue: bool 
                 data = schedule.evaluate_tick(context)
             seconds.append(time.perf_counter() - started)
             requests.append(len(data.run_requests or []))
-        out[f"schedule:{schedule.name}"] = {
+        row = out[f"schedule:{schedule.name}"] = {
             **summary(seconds),
             "run_requests": requests[-1],
             "timeout_margin": round(TICK_TIMEOUT_S / max(seconds), 1),
-            **(
-                {}
-                if skip_queue
-                else {
-                    # One at a time, and with dagster.yaml's num_submit_workers, side by side.
-                    "queue": _enqueue(instance, repo.get_job(schedule.job_name), data.run_requests or []),
-                    "queue_threaded": _enqueue(
-                        instance, repo.get_job(schedule.job_name), data.run_requests or [], workers=4
-                    ),
-                }
-            ),
         }
-        print(f"    {schedule.name}: {out[f'schedule:{schedule.name}']}", flush=True)
+        if not skip_queue:
+            # One at a time, and with dagster.yaml's num_submit_workers, side by side.
+            job, tick_requests = repo.get_job(schedule.job_name), data.run_requests or []
+            row["queue"] = _enqueue(instance, job, tick_requests)
+            row["queue_threaded"] = _enqueue(instance, job, tick_requests, workers=4)
+        print(f"    {schedule.name}: {row}", flush=True)
     for sensor in repo.sensor_defs:
         seconds, requests, cursor, note = [], [], None, None
         automation = isinstance(sensor, AutomationConditionSensorDefinition)
